@@ -1,0 +1,56 @@
+# stockpipe: the two commands of the README are the contract.
+#   make pipeline   run the whole pipeline locally (bundled sample, or RAW=<folder|zip|kaggle>)
+#   make test       lint and run every test
+# Targets of each part live beside it in mk/*.mk and are included at the end.
+
+SHELL       := /bin/bash
+PYTHON      ?= python3
+VENV        ?= .venv
+PY          := $(VENV)/bin/python
+VENV_STAMP  := $(VENV)/.installed
+REQUIREMENTS := requirements-dev.txt requirements-runner.txt stages/ingest/requirements.txt \
+                stages/features/requirements.txt stages/train/requirements.txt api/requirements.txt
+# Where the local runner keeps its repos and commits (also read by python -m runner).
+export PFS_STATE ?= .pfs
+# What `make pipeline` puts into the raw repo: a folder in the Kaggle layout, the Kaggle
+# zip as downloaded, or the word `kaggle` to download it with your Kaggle credentials.
+RAW         ?= data/sample
+# Image tag of every stage and of the API (specs/*.json name the same tag).
+VERSION     ?= 0.1.0
+
+.DEFAULT_GOAL := help
+.PHONY: help venv pipeline test lint format clean
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+venv: $(VENV_STAMP) ## create .venv with every dependency (done on first use by the other targets)
+
+$(VENV_STAMP): $(REQUIREMENTS)
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	@touch $@
+
+pipeline: $(VENV_STAMP) ## run ingest, features and train locally on RAW (default: the bundled sample)
+	@raw="$$($(PY) -m tools.fetch_raw "$(RAW)")" && \
+	$(PY) -m runner update pipeline -f specs/ && \
+	$(PY) -m runner put file -r raw@master:/ -f "$$raw" && \
+	$(PY) -m runner run && \
+	$(PY) -m stages.ingest.summary "$(PFS_STATE)/ingest/master"
+
+test: $(VENV_STAMP) lint ## lint, then run the whole test suite
+	$(PY) -m pytest -q
+
+lint: $(VENV_STAMP) ## ruff over the code
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: $(VENV_STAMP) ## apply ruff's formatting and safe fixes
+	$(PY) -m ruff check --fix .
+	$(PY) -m ruff format .
+
+clean: ## remove the local runner's state (.pfs) and build output; keeps .venv
+	rm -rf "$(PFS_STATE)" build
+
+-include mk/*.mk

@@ -1,0 +1,1 @@
+"""Pipeline stages: each sub-package is one Pachyderm pipeline's program and image."""
