@@ -1,0 +1,1 @@
+"""Developer and user tools around the pipeline: getting raw data, generating test data."""
