@@ -1,0 +1,183 @@
+"""The ingest program: price CSVs + metadata -> one Parquet file and one quality record per symbol.
+
+    python3 -m stages.ingest --prices /pfs/prices --meta /pfs/meta --out /pfs/out
+
+``--prices`` is a folder in the Kaggle layout (``<stocks|etfs>/<SYM>.csv``; one file in a
+Pachyderm datum, any number by hand) or one price file. ``--meta`` is the metadata file or
+a folder holding ``symbols_valid_meta.csv``. Writes ``<out>/<stocks|etfs>/<SYM>.parquet`` and
+``<out>/_quality/<stocks|etfs>/<SYM>.json``, each atomically.
+
+An unreadable price file (wrong header, bytes not UTF-8, wrong field count) is quarantined:
+no Parquet file, a quality record with status ``rejected`` naming the file and line, an
+error line in the log, and a line in the summary; the datum succeeds so the other 8,000
+symbols go on. ``--strict`` fails instead (exit 1, one line on stderr). A missing or
+unusable metadata file always fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from stages.common.atomic import atomic_path, write_text_atomic
+from stages.ingest.metadata import (
+    META_FILE_NAME,
+    Metadata,
+    MetadataCache,
+    MetadataError,
+    resolve_metadata_path,
+)
+from stages.ingest.quality import QualityRecord
+from stages.ingest.symbol_file import SymbolResult, ingest_bytes, nasdaq_symbol_of
+
+log = logging.getLogger("stages.ingest")
+
+CATEGORIES: tuple[str, ...] = ("stocks", "etfs")
+QUALITY_DIR = "_quality"
+#: Parquet settings measured fastest for these files (see docs/data-quality.md, "Speed").
+PARQUET_OPTIONS: dict[str, object] = {
+    "compression": "snappy",
+    "use_dictionary": ["Symbol", "Security Name"],
+    "write_statistics": ["Date"],
+}
+
+#: Parsed metadata kept across the datums a warm worker runs (keyed by file identity/content).
+_METADATA_CACHE = MetadataCache()
+
+
+class IngestError(Exception):
+    """A failure that ends the program with one line on stderr."""
+
+
+@dataclass(frozen=True)
+class PriceFile:
+    path: Path  # where to read it
+    rel_path: str  # "<stocks|etfs>/<SYM>.csv"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m stages.ingest",
+        description="Kaggle price CSVs + symbols_valid_meta.csv -> per-symbol Parquet and quality records.",
+    )
+    parser.add_argument("--prices", type=Path, default=Path("/pfs/prices"), help="price folder or file")
+    parser.add_argument("--meta", type=Path, default=Path("/pfs/meta"), help="metadata file or its folder")
+    parser.add_argument("--out", type=Path, default=Path("/pfs/out"), help="output folder")
+    parser.add_argument(
+        "--strict", action="store_true", help="fail on an unreadable price file instead of quarantining it"
+    )
+    return parser.parse_args(argv)
+
+
+def find_price_files(prices: Path) -> list[PriceFile]:
+    """Every ``<stocks|etfs>/*.csv`` under ``prices`` (or ``prices`` itself if it is a file)."""
+    if prices.is_file():
+        return [PriceFile(prices, f"{prices.parent.name}/{prices.name}")]
+    if not prices.is_dir():
+        raise IngestError(f"{prices}: price folder not found")
+    found: list[PriceFile] = []
+    with os.scandir(prices) as top:
+        for entry in sorted(top, key=lambda e: e.name):
+            if entry.name.startswith(".") or entry.name == META_FILE_NAME:
+                continue  # the metadata lies beside stocks/ and etfs/ when run on a raw folder
+            if entry.name not in CATEGORIES or not entry.is_dir():
+                log.warning("ignoring %s: not a stocks/ or etfs/ folder", entry.path)
+                continue
+            with os.scandir(entry.path) as files:
+                for f in sorted(files, key=lambda e: e.name):
+                    if f.name.startswith("."):
+                        continue
+                    if f.name.endswith(".csv") and f.is_file():
+                        found.append(PriceFile(Path(f.path), f"{entry.name}/{f.name}"))
+                    else:
+                        log.warning("ignoring %s: not a .csv file", f.path)
+    return found
+
+
+def write_outputs(result: SymbolResult, category: str, out: Path) -> None:
+    """Write (or remove a stale) Parquet file, then the quality record; never half of them."""
+    record = result.record
+    stem = record.nasdaq_symbol
+    parquet_path = out / category / f"{stem}.parquet"
+    if result.table is None:
+        with contextlib.suppress(FileNotFoundError):
+            parquet_path.unlink()  # a stale output of an earlier run of this folder
+    else:
+        record.output = f"{category}/{stem}.parquet"
+        with atomic_path(parquet_path) as tmp:
+            pq.write_table(result.table, tmp, row_group_size=max(result.table.num_rows, 1), **PARQUET_OPTIONS)
+    try:
+        write_text_atomic(out / QUALITY_DIR / category / f"{stem}.json", record.to_json())
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            parquet_path.unlink()
+        raise
+
+
+def ingest_file(price_file: PriceFile, metadata: Metadata, out: Path, *, strict: bool) -> QualityRecord:
+    category = price_file.rel_path.split("/", 1)[0]
+    if category not in CATEGORIES:
+        raise IngestError(f"{price_file.path}: a price file must lie in stocks/ or etfs/, not {category}/")
+    data = price_file.path.read_bytes()
+    result = ingest_bytes(data, price_file.rel_path, metadata, shown_path=str(price_file.path))
+    record = result.record
+    if record.status == "rejected":
+        if strict:
+            raise IngestError(record.error)
+        log.error("REJECTED (quarantined, no output): %s", record.error)
+    if not record.metadata_row:
+        log.warning(
+            "%s: no metadata row for NASDAQ Symbol %r (Security Name left null)",
+            price_file.path,
+            record.nasdaq_symbol,
+        )
+    write_outputs(result, category, out)
+    return record
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="ingest: %(message)s", stream=sys.stderr, force=True)
+    started = time.perf_counter()
+    try:
+        metadata = _METADATA_CACHE.load(resolve_metadata_path(args.meta))
+        files = find_price_files(args.prices)
+        statuses: Counter[str] = Counter()
+        dropped: Counter[str] = Counter()
+        kept = 0
+        for i, price_file in enumerate(files, start=1):
+            record = ingest_file(price_file, metadata, args.out, strict=args.strict)
+            statuses[record.status] += 1
+            dropped.update(record.dropped)
+            kept += record.rows_kept
+            if len(files) > 50 and i % 500 == 0:
+                log.info("%d/%d files", i, len(files))
+    except (IngestError, MetadataError, OSError) as err:
+        print(f"ingest: {err}", file=sys.stderr)
+        return 1
+    if not files:
+        log.warning("%s: no <stocks|etfs>/*.csv price file found", args.prices)
+    log.info(
+        "%d files (ok %d, empty %d, rejected %d), %d rows kept, %d dropped%s in %.2f s",
+        len(files),
+        statuses["ok"],
+        statuses["empty"],
+        statuses["rejected"],
+        kept,
+        sum(dropped.values()),
+        f" {dict(sorted(dropped.items()))}" if dropped else "",
+        time.perf_counter() - started,
+    )
+    return 0
+
+
+__all__ = ["IngestError", "PriceFile", "find_price_files", "ingest_file", "main", "nasdaq_symbol_of"]
