@@ -1,0 +1,443 @@
+"""Jobs: run a pipeline over its input commits, skipping unchanged datums, and commit the output.
+
+``run_pipelines(state)`` is the ``run`` verb: it takes the pipelines in DAG order and runs a job
+for each one whose input heads (or spec) differ from those its output head was made from,
+until nothing is left. A job:
+
+1. lists the datums of the input commits (datums.py) and looks each datum's hash up in the
+   pipeline's datum cache (``.pipelines/<name>.datums.jsonl``): a hit is skipped and its earlier
+   output reused; the cache is appended after every successful datum, so an interrupted job
+   loses no finished work;
+2. runs the other datums in a worker pool (workers.py), retrying each up to ``datumTries``;
+3. merges the outputs of all datums (a path written by two datums fails the job) and finishes
+   the output commit with its provenance: input commits, spec hash, job id.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import sys
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from runner.datums import Datum, compute_datums
+from runner.spec import Spec, parse_spec
+from runner.state import State, new_id, now_iso, write_json_atomic
+from runner.workers import JobConfig, Result, Task, WorkerPool
+
+log = logging.getLogger(__name__)
+Outputs = dict[str, tuple[str, int]]
+
+
+class JobFailed(RuntimeError):
+    """A job failed; the message is the one-line reason for the user."""
+
+
+@dataclass
+class JobOutcome:
+    job_id: str
+    pipeline: str
+    ok: bool
+    processed: int = 0
+    skipped: int = 0
+    failed: int = 0
+    total: int = 0
+    seconds: float = 0.0
+    reason: str = ""
+    output_commit: str | None = None
+
+    def summary(self) -> str:
+        rate = self.processed / self.seconds if self.seconds > 0 else 0.0
+        status = "ok" if self.ok else "FAILED"
+        return (
+            f"{self.pipeline}: job {self.job_id} {status}: {self.total} datums, {self.processed} processed, "
+            f"{self.skipped} skipped, {self.failed} failed in {self.seconds:.2f}s ({rate:.0f} datums/s)"
+        )
+
+
+class Progress:
+    """``ingest  1234/8049 datums  412/s`` refreshed in place on a terminal, silent otherwise."""
+
+    def __init__(self, label: str, total: int, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stderr
+        self.enabled = self.stream.isatty()
+        self.label, self.total, self.done = label, total, 0
+        self.started = self.last = time.perf_counter()
+
+    def tick(self, force: bool = False) -> None:
+        now = time.perf_counter()
+        if not self.enabled or (not force and now - self.last < 0.1):
+            return
+        self.last = now
+        rate = self.done / (now - self.started) if now > self.started else 0.0
+        self.stream.write(f"\r{self.label}  {self.done}/{self.total} datums  {rate:.0f}/s\033[K")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            self.stream.write("\r\033[K")
+            self.stream.flush()
+
+
+def effective_hash(record: dict[str, Any], spec: Spec) -> str:
+    """The spec's hash with the pipeline's reprocess salt (``update pipeline --reprocess``)."""
+    salt = record.get("reprocess_salt", "")
+    return spec.spec_hash if not salt else f"{spec.spec_hash[:16]}{salt[:16]}"
+
+
+def load_cache(path: Path) -> dict[str, dict[str, Any]]:
+    """Datum hash → {"id", "outputs"}; a torn last line (killed mid-write) is ignored."""
+    cache: dict[str, dict[str, Any]] = {}
+    if not path.exists():
+        return cache
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            cache[entry["hash"]] = entry
+    return cache
+
+
+def rewrite_cache(path: Path, entries: list[dict[str, Any]]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        for entry in entries:
+            fh.write(json.dumps(entry, separators=(",", ":")) + "\n")
+    os.replace(tmp, path)
+
+
+def last_line(text: str) -> str:
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return lines[-1] if lines else "(empty log)"
+
+
+@dataclass
+class _JobRun:
+    """Book-keeping of one running job."""
+
+    state: State
+    spec: Spec
+    job: dict[str, Any]
+    datums: dict[str, Datum]
+    cache_fh: TextIO
+    log_fh: TextIO
+    progress: Progress
+    outputs: dict[str, Outputs] = field(default_factory=dict)
+    failures: dict[str, Result] = field(default_factory=dict)
+    tries: dict[str, int] = field(default_factory=dict)
+    processed: int = 0
+
+    def on_result(self, result: Result) -> Task | None:
+        datum = self.datums[result.datum_id]
+        for line in result.log.splitlines():
+            self.log_fh.write(f"{datum.id} {line}\n")
+        if result.ok:
+            self.outputs[datum.id] = result.outputs
+            entry = {"hash": datum.hash, "id": datum.id, "outputs": result.outputs}
+            self.cache_fh.write(json.dumps(entry, separators=(",", ":")) + "\n")
+            self.cache_fh.flush()
+            self.processed += 1
+            self.progress.done += 1
+            return None
+        self.log_fh.write(f"{datum.id} runner: try {result.attempt} of {self.spec.datum_tries} failed\n")
+        if result.attempt < self.spec.datum_tries:
+            return Task(datum.id, result.attempt + 1, task_inputs(self.state, datum))
+        self.failures[datum.id] = result
+        self.progress.done += 1
+        return None
+
+
+def task_inputs(state: State, datum: Datum) -> list[tuple[str, list[tuple[str, str]], str, str]]:
+    return [
+        (
+            i.name,
+            [(path, str(state.objects.path(digest))) for path, digest, _ in i.files],
+            i.matched,
+            i.commit,
+        )
+        for i in datum.inputs
+    ]
+
+
+def job_config(state: State, spec: Spec, job_id: str, cwd: str) -> JobConfig:
+    return JobConfig(
+        job_id=job_id,
+        pipeline=spec.name,
+        cmd=spec.cmd,
+        stdin=spec.stdin,
+        env=spec.env,
+        timeout=spec.datum_timeout,
+        accept_return_codes=spec.accept_return_codes,
+        cwd=cwd,
+        store_root=str(state.objects.root),
+        work_root=str(state.work_dir / job_id),
+    )
+
+
+def input_heads(state: State, spec: Spec) -> dict[str, str] | None:
+    """repo → head commit of each input branch, or None while one has no commit yet."""
+    heads = {}
+    for pfs in spec.input.pfs_inputs() if spec.input else []:
+        if not state.has_repo(pfs.repo):
+            return None
+        head = state.head(pfs.repo, pfs.branch)
+        if head is None:
+            return None
+        heads[pfs.repo] = head
+    return heads
+
+
+def needs_job(state: State, record: dict[str, Any], spec: Spec, heads: dict[str, str]) -> bool:
+    head = state.head(spec.name)
+    if head is None:
+        return True
+    commit = state.commit(spec.name, head)
+    made_from = {p["repo"]: p["commit"] for p in commit.provenance}
+    return made_from != heads or commit.spec_hash != effective_hash(record, spec)
+
+
+def _collisions(
+    datums: list[Datum], outputs: dict[str, Outputs]
+) -> tuple[dict[str, tuple[str, int]], str | None]:
+    merged: dict[str, tuple[str, int]] = {}
+    owner: dict[str, Datum] = {}
+    for datum in datums:
+        for path, blob in outputs[datum.id].items():
+            if path in owner:
+                first = owner[path]
+                return merged, (
+                    f"datums {first.id} ({first.describe()}) and {datum.id} ({datum.describe()}) "
+                    f"both wrote {path}; each output path must come from one datum"
+                )
+            owner[path] = datum
+            merged[path] = (blob[0], blob[1])
+    return merged, None
+
+
+def run_job(
+    state: State, record: dict[str, Any], heads: dict[str, str], cwd: str, max_workers: int | None = None
+) -> JobOutcome:
+    """Run one job of the pipeline ``record`` over the input ``heads``; commit its output on success."""
+    spec = parse_spec(record["spec"], record["path"])
+    started = time.perf_counter()
+    job_id = new_id()
+    shash = effective_hash(record, spec)
+    manifests = {repo: state.manifest(repo, commit) for repo, commit in heads.items()}
+    datums = compute_datums(spec.input, heads, manifests, shash) if spec.input else []
+    job_dir = state.job_dir(job_id)
+    job_dir.mkdir(parents=True)
+    job: dict[str, Any] = {
+        "id": job_id,
+        "pipeline": spec.name,
+        "state": "running",
+        "started": now_iso(),
+        "finished": None,
+        "pid": os.getpid(),
+        "spec_hash": shash,
+        "inputs": [{"repo": r, "commit": c} for r, c in heads.items()],
+        "output_commit": None,
+        "datums": {"total": len(datums), "processed": 0, "skipped": 0, "failed": 0},
+        "reason": "",
+    }
+    state.save_job(job)
+    cache_path = state.datum_cache_file(spec.name)
+    every_job = spec.raw.get("reprocessSpec") == "every_job"
+    cache = {} if every_job else load_cache(cache_path)
+    skipped = {d.id: cache[d.hash]["outputs"] for d in datums if d.hash in cache}
+    to_run = [d for d in datums if d.id not in skipped]
+    progress = Progress(spec.name, len(datums))
+    progress.done = len(skipped)
+    workers = min(spec.parallelism, os.cpu_count() or 1, max_workers or 1 << 30, max(1, len(to_run)))
+    outcome = JobOutcome(job_id, spec.name, ok=False, total=len(datums), skipped=len(skipped))
+    with (
+        open(cache_path, "a", encoding="utf-8") as cache_fh,
+        open(job_dir / "job.log", "a", encoding="utf-8") as log_fh,
+    ):
+        log_fh.write(f"job {job_id} pipeline {spec.name}: {len(datums)} datums, {len(skipped)} skipped\n")
+        book = _JobRun(state, spec, job, {d.id: d for d in datums}, cache_fh, log_fh, progress)
+        book.outputs.update(
+            {did: {p: (b[0], b[1]) for p, b in outs.items()} for did, outs in skipped.items()}
+        )
+        if to_run:
+            pool = WorkerPool(workers, job_config(state, spec, job_id, cwd))
+            try:
+                pool.run(
+                    deque(Task(d.id, 1, task_inputs(state, d)) for d in to_run), book.on_result, progress.tick
+                )
+            except BaseException:
+                pool.close(kill=True)
+                progress.close()
+                job.update(state="killed", finished=now_iso(), reason="interrupted")
+                state.save_job(job)
+                shutil.rmtree(state.work_dir / job_id, ignore_errors=True)
+                raise
+            pool.close()
+            shutil.rmtree(state.work_dir / job_id, ignore_errors=True)
+        progress.close()
+    outcome.processed, outcome.failed = book.processed, len(book.failures)
+    _write_datum_list(state, job_id, datums, skipped, book)
+    if book.failures:
+        outcome.reason = _failure_reason(state, job_id, spec, book)
+    else:
+        merged, collision = _collisions(datums, book.outputs)
+        if collision:
+            outcome.reason = f"{spec.name}: job {job_id} failed: {collision}"
+        else:
+            commit = state.make_commit(
+                spec.name,
+                "master",
+                merged,
+                provenance=[{"repo": r, "commit": c, "branch": "master"} for r, c in heads.items()],
+                spec_hash=shash,
+                job=job_id,
+            )
+            outcome.ok, outcome.output_commit = True, commit.id
+            if not every_job:
+                rewrite_cache(
+                    cache_path, [{"hash": d.hash, "id": d.id, "outputs": book.outputs[d.id]} for d in datums]
+                )
+    outcome.seconds = time.perf_counter() - started
+    job.update(
+        state="success" if outcome.ok else "failure",
+        finished=now_iso(),
+        output_commit=outcome.output_commit,
+        reason=outcome.reason,
+        seconds=round(outcome.seconds, 3),
+        datums={
+            "total": outcome.total,
+            "processed": outcome.processed,
+            "skipped": outcome.skipped,
+            "failed": outcome.failed,
+        },
+    )
+    state.save_job(job)
+    with open(job_dir / "job.log", "a", encoding="utf-8") as log_fh:
+        log_fh.write(outcome.summary() + "\n")
+    return outcome
+
+
+def _write_datum_list(
+    state: State, job_id: str, datums: list[Datum], skipped: dict[str, Any], book: _JobRun
+) -> None:
+    rows = []
+    for d in datums:
+        status = "skipped" if d.id in skipped else "failed" if d.id in book.failures else "success"
+        if d.id not in skipped and d.id not in book.failures and d.id not in book.outputs:
+            status = "not run"
+        rows.append(
+            {
+                "id": d.id,
+                "state": status,
+                "hash": d.hash,
+                "inputs": [
+                    {"name": i.name, "repo": i.repo, "commit": i.commit, "matched": i.matched}
+                    for i in d.inputs
+                ],
+                "files": [f"{i.name}:{p}" for i in d.inputs for p, _, _ in i.files],
+            }
+        )
+    write_json_atomic(state.job_dir(job_id) / "datums.json", rows)
+
+
+def _failure_reason(state: State, job_id: str, spec: Spec, book: _JobRun) -> str:
+    logs = state.job_dir(job_id) / "logs"
+    logs.mkdir(exist_ok=True)
+    failed = []
+    for did, result in book.failures.items():
+        datum = book.datums[did]
+        (logs / f"{did}.log").write_text(result.log, encoding="utf-8")
+        failed.append(
+            {
+                "datum": did,
+                "inputs": [f"{i.name}:{p}" for i in datum.inputs for p, _, _ in i.files],
+                "tries": result.attempt,
+                "error": last_line(result.log),
+            }
+        )
+    book.job["failed_datums"] = failed
+    first = failed[0]
+    datum = book.datums[first["datum"]]
+    files = ", ".join(first["inputs"][:4]) + (
+        f" (+{len(first['inputs']) - 4} files)" if len(first["inputs"]) > 4 else ""
+    )
+    more = f" (and {len(failed) - 1} more failed datums)" if len(failed) > 1 else ""
+    return (
+        f"{spec.name}: job {job_id} failed: datum {datum.id} ({files}) failed after {first['tries']} "
+        f"tries: {first['error']}{more}  [log: python -m runner logs --job {job_id[:12]} --datum {datum.id}; "
+        f"debug: python -m runner debug datum {job_id[:12]} {datum.id}]"
+    )
+
+
+def topo_order(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Pipelines ordered so each comes after the pipelines whose output repos it reads."""
+    specs = {r["name"]: parse_spec(r["spec"], r["path"]) for r in records}
+    by_name = {r["name"]: r for r in records}
+    order: list[str] = []
+    visiting: set[str] = set()
+
+    def visit(name: str) -> None:
+        if name in order:
+            return
+        if name in visiting:
+            raise JobFailed(f"pipelines form a cycle through {name!r}")
+        visiting.add(name)
+        for repo in specs[name].input_repos:
+            if repo in specs:
+                visit(repo)
+        visiting.discard(name)
+        order.append(name)
+
+    for name in sorted(specs):
+        visit(name)
+    return [by_name[n] for n in order]
+
+
+def run_pipelines(state: State, cwd: str, out: TextIO, max_workers: int | None = None) -> list[JobOutcome]:
+    """The ``run`` verb: jobs for every pipeline with new input commits, in DAG order, until none is left."""
+    outcomes: list[JobOutcome] = []
+    blocked: set[str] = set()
+    noted: set[str] = set()
+    records = topo_order(state.list_pipelines())
+    while True:
+        progressed = False
+        for record in records:
+            spec = parse_spec(record["spec"], record["path"])
+            if spec.name in blocked:
+                continue
+            if any(repo in blocked for repo in spec.input_repos):
+                blocked.add(spec.name)
+                out.write(f"{spec.name}: not run, an upstream pipeline failed\n")
+                continue
+            if spec.is_service:
+                if spec.name not in noted:
+                    out.write(
+                        f"{spec.name}: service pipeline, not run by `run` "
+                        "(start it locally with `make serve`)\n"
+                    )
+                    noted.add(spec.name)
+                continue
+            heads = input_heads(state, spec)
+            if heads is None:
+                if spec.name not in noted:
+                    out.write(f"{spec.name}: waiting for a commit in {', '.join(spec.input_repos)}\n")
+                    noted.add(spec.name)
+                continue
+            if not needs_job(state, record, spec, heads):
+                continue
+            outcome = run_job(state, record, heads, cwd, max_workers)
+            outcomes.append(outcome)
+            out.write(outcome.summary() + "\n")
+            out.flush()
+            progressed = True
+            if not outcome.ok:
+                blocked.add(spec.name)
+        if not progressed:
+            return outcomes

@@ -1,0 +1,367 @@
+"""Worker processes that run datums: warm (``python -m module`` in-process) or as subprocesses.
+
+A pool of long-lived processes, forked once per job, receives datums in batches over a pipe
+and answers one result per datum. A command ``python3 -m <module> args...`` (no ``stdin``)
+runs inside the worker with ``runpy.run_module(module, run_name="__main__", alter_sys=True)``,
+so the module's imports (pandas, pyarrow...) are paid once per worker, not once per datum;
+any other command runs as a subprocess. For each datum the worker stages the input files
+(hard links into the object store) under ``<datum root>/pfs/<input name>/<path>``, maps the
+spec's ``/pfs`` to ``<datum root>/pfs`` in cmd, stdin and env, redirects fds 1 and 2 to the
+datum's log, runs the code, and moves the files of ``/pfs/out`` into the object store.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import re
+import runpy
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import traceback
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from pathlib import Path
+from typing import Any
+
+from runner.objects import ObjectStore, link_or_copy
+
+PYTHON_RE = re.compile(r"^python(3(\.\d+)?)?$")
+PFS_RE = re.compile(r"(?<![\w./-])/pfs(?=/|$|[^\w.-])")
+#: The most of a datum's log kept in its result (the job log and failure reports use it).
+LOG_TAIL_BYTES = 64 * 1024
+
+
+class DatumTimeout(BaseException):
+    """Raised inside a warm datum when ``datumTimeout`` expires (BaseException: stages can't swallow it)."""
+
+
+@dataclass(frozen=True)
+class JobConfig:
+    """What every datum of one job shares; sent to each worker once."""
+
+    job_id: str
+    pipeline: str
+    cmd: tuple[str, ...]
+    stdin: tuple[str, ...]
+    env: dict[str, str]
+    timeout: float | None
+    accept_return_codes: tuple[int, ...]
+    cwd: str
+    store_root: str
+    work_root: str
+
+
+@dataclass
+class Task:
+    """One try of one datum."""
+
+    datum_id: str
+    attempt: int
+    #: input name → (path in the input, object file, matched path, commit id)
+    inputs: list[tuple[str, list[tuple[str, str]], str, str]]
+
+
+@dataclass
+class Result:
+    datum_id: str
+    attempt: int
+    ok: bool
+    seconds: float
+    log: str
+    outputs: dict[str, tuple[str, int]] = field(default_factory=dict)
+
+
+def map_pfs(text: str, pfs_root: str) -> str:
+    """Replace the ``/pfs`` prefix of paths inside ``text`` by ``pfs_root``."""
+    return PFS_RE.sub(lambda _m: pfs_root, text)
+
+
+def warm_module(cmd: tuple[str, ...], stdin: tuple[str, ...]) -> str | None:
+    """The module of a ``python3 -m <module> ...`` command (run warm), else None."""
+    if stdin or len(cmd) < 3 or cmd[1] != "-m":
+        return None
+    return cmd[2] if PYTHON_RE.match(os.path.basename(cmd[0])) else None
+
+
+def datum_env(config: JobConfig, task: Task, pfs_root: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({k: map_pfs(v, pfs_root) for k, v in config.env.items()})
+    env.update(
+        PACH_JOB_ID=config.job_id,
+        PACH_DATUM_ID=task.datum_id,
+        PPS_PIPELINE_NAME=config.pipeline,
+        PACH_PIPELINE_NAME=config.pipeline,
+    )
+    for name, _files, matched, commit in task.inputs:
+        env[name] = f"{pfs_root}/{name}{matched if matched != '/' else ''}"
+        env[f"{name}_COMMIT"] = commit
+    return env
+
+
+def stage_inputs(task: Task, pfs_root: Path) -> None:
+    made: set[str] = set()
+    for name, files, _matched, _commit in task.inputs:
+        base = f"{pfs_root}/{name}"
+        for path, obj in files:
+            dst = base + path
+            parent = dst.rpartition("/")[0]
+            if parent not in made:
+                os.makedirs(parent, exist_ok=True)
+                made.add(parent)
+            if not os.path.exists(dst):  # a union/cross may name the same file twice
+                link_or_copy(obj, dst)
+        os.makedirs(base, exist_ok=True)
+    (pfs_root / "out").mkdir(parents=True, exist_ok=True)
+
+
+def collect_outputs(out_dir: Path, store: ObjectStore) -> dict[str, tuple[str, int]]:
+    outputs = {}
+    base = len(str(out_dir))
+    for dirpath, _dirs, files in os.walk(out_dir):
+        for fname in files:
+            full = os.path.join(dirpath, fname)
+            outputs[full[base:]] = store.add_move(full)
+    return outputs
+
+
+def _timeout_handler(_signum: int, _frame: Any) -> None:
+    raise DatumTimeout()
+
+
+def run_warm(
+    module: str, args: list[str], env: dict[str, str], cwd: str, log_fd: int, timeout: float | None
+) -> bool:
+    """Run ``python -m module args`` in this process with fds 1/2 on ``log_fd``; True on success."""
+    saved_env, saved_argv = dict(os.environ), sys.argv[:]
+    saved_streams = (sys.stdout, sys.stderr)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved_fds = os.dup(1), os.dup(2)
+    os.dup2(log_fd, 1)
+    os.dup2(log_fd, 2)
+    ok = False
+    try:
+        os.environ.clear()
+        os.environ.update(env)
+        sys.argv = [module, *args]
+        os.chdir(cwd)
+        if cwd not in sys.path:
+            sys.path.insert(0, cwd)
+        if timeout:
+            signal.signal(signal.SIGALRM, _timeout_handler)
+            signal.setitimer(signal.ITIMER_REAL, timeout)
+        try:
+            runpy.run_module(module, run_name="__main__", alter_sys=True)
+            ok = True
+        except SystemExit as exc:
+            ok = exc.code in (None, 0)
+            if isinstance(exc.code, str):
+                print(exc.code, file=sys.stderr)
+            elif not ok:
+                print(f"exit status {exc.code}", file=sys.stderr)
+        except DatumTimeout:
+            print(f"datum timed out after {timeout:g}s (datumTimeout)", file=sys.stderr)
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            if timeout:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+        with contextlib.suppress(Exception):
+            sys.stderr.flush()
+        sys.stdout, sys.stderr = saved_streams
+        os.dup2(saved_fds[0], 1)
+        os.dup2(saved_fds[1], 2)
+        os.close(saved_fds[0])
+        os.close(saved_fds[1])
+        os.environ.clear()
+        os.environ.update(saved_env)
+        sys.argv = saved_argv
+        os.chdir(cwd)
+    return ok
+
+
+def run_subprocess(
+    config: JobConfig, cmd: list[str], env: dict[str, str], pfs_root: str, log_fd: int
+) -> bool:
+    if PYTHON_RE.match(os.path.basename(cmd[0])):
+        cmd = [sys.executable, *cmd[1:]]
+    stdin = "".join(map_pfs(line, pfs_root) + "\n" for line in config.stdin) if config.stdin else None
+    try:
+        proc = subprocess.run(
+            cmd,
+            input=stdin.encode() if stdin is not None else None,
+            stdin=None if stdin is not None else subprocess.DEVNULL,
+            stdout=log_fd,
+            stderr=log_fd,
+            env=env,
+            cwd=config.cwd,
+            timeout=config.timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        os.write(log_fd, f"datum timed out after {config.timeout:g}s (datumTimeout)\n".encode())
+        return False
+    except OSError as exc:
+        os.write(log_fd, f"cannot run {cmd[0]!r}: {exc.strerror}\n".encode())
+        return False
+    if proc.returncode == 0 or proc.returncode in config.accept_return_codes:
+        return True
+    how = f"killed by signal {-proc.returncode}" if proc.returncode < 0 else f"exit status {proc.returncode}"
+    os.write(log_fd, f"{os.path.basename(cmd[0])}: {how}\n".encode())
+    return False
+
+
+def read_tail(path: Path) -> str:
+    with open(path, "rb") as fh:
+        fh.seek(0, os.SEEK_END)
+        size = fh.tell()
+        fh.seek(max(0, size - LOG_TAIL_BYTES))
+        return fh.read().decode("utf-8", "replace")
+
+
+def run_task(config: JobConfig, store: ObjectStore, task: Task) -> Result:
+    """Stage, run and collect one datum try (in a worker, or in the foreground for debugging)."""
+    started = time.perf_counter()
+    root = Path(config.work_root) / task.datum_id
+    if root.exists():
+        shutil.rmtree(root)
+    pfs_root = root / "pfs"
+    log_path = root / "datum.log"
+    outputs: dict[str, tuple[str, int]] = {}
+    try:
+        stage_inputs(task, pfs_root)
+        env = datum_env(config, task, str(pfs_root))
+        cmd = [map_pfs(arg, str(pfs_root)) for arg in config.cmd]
+        module = warm_module(config.cmd, config.stdin)
+        log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            if module is not None:
+                ok = run_warm(module, cmd[3:], env, config.cwd, log_fd, config.timeout)
+            else:
+                ok = run_subprocess(config, cmd, env, str(pfs_root), log_fd)
+        finally:
+            os.close(log_fd)
+        if ok:
+            outputs = collect_outputs(pfs_root / "out", store)
+        log = read_tail(log_path)
+    except Exception as exc:  # staging or collecting failed: report it as the datum's failure
+        ok, log = False, f"runner: {type(exc).__name__}: {exc}\n"
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    return Result(task.datum_id, task.attempt, ok, time.perf_counter() - started, log, outputs)
+
+
+def _worker_main(conn: Connection, config: JobConfig) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what Ctrl-C stops
+    store = ObjectStore(Path(config.store_root))
+    while True:
+        try:
+            batch = conn.recv()
+        except EOFError:
+            return
+        if batch is None:
+            return
+        for task in batch:
+            conn.send(run_task(config, store, task))
+
+
+@dataclass
+class _Worker:
+    process: multiprocessing.process.BaseProcess
+    conn: Connection
+    pending: deque[Task] = field(default_factory=deque)
+
+
+class WorkerPool:
+    """``n`` forked workers running the datums of one job."""
+
+    def __init__(self, n: int, config: JobConfig) -> None:
+        self.config = config
+        self.ctx = multiprocessing.get_context("fork")
+        self.workers = [self._start() for _ in range(n)]
+
+    def _start(self) -> _Worker:
+        parent, child = self.ctx.Pipe()
+        proc = self.ctx.Process(target=_worker_main, args=(child, self.config), daemon=True)
+        proc.start()
+        child.close()
+        return _Worker(proc, parent)
+
+    def run(
+        self, tasks: deque[Task], on_result: Callable[[Result], Task | None], tick: Callable[[], None]
+    ) -> None:
+        """Run ``tasks`` to the end; ``on_result`` may return a retry, ``tick`` is called often."""
+        while tasks or any(w.pending for w in self.workers):
+            for w in self.workers:
+                if not w.pending and tasks:
+                    size = max(1, min(64, len(tasks) // (len(self.workers) * 4)))
+                    batch = [tasks.popleft() for _ in range(min(size, len(tasks)))]
+                    w.pending.extend(batch)
+                    w.conn.send(batch)
+            by_conn = {id(w.conn): w for w in self.workers}
+            by_sentinel = {w.process.sentinel: w for w in self.workers}
+            ready = wait([w.conn for w in self.workers if w.pending] + list(by_sentinel), timeout=0.2)
+            dead = []
+            for obj in ready:
+                if isinstance(obj, int):
+                    dead.append(by_sentinel[obj])
+                    continue
+                w = by_conn[id(obj)]
+                try:
+                    while w.pending and obj.poll():
+                        result = obj.recv()
+                        w.pending.popleft()
+                        retry = on_result(result)
+                        if retry is not None:
+                            tasks.append(retry)
+                except (EOFError, OSError):
+                    dead.append(w)
+            for w in dict.fromkeys(dead):
+                self._replace_dead(w, tasks, on_result)
+            tick()
+
+    def _replace_dead(
+        self, w: _Worker, tasks: deque[Task], on_result: Callable[[Result], Task | None]
+    ) -> None:
+        with contextlib.suppress(EOFError, OSError):
+            while w.pending and w.conn.poll():
+                on_result_retry = on_result(w.conn.recv())
+                w.pending.popleft()
+                if on_result_retry is not None:
+                    tasks.append(on_result_retry)
+        w.process.join(timeout=1)
+        code = w.process.exitcode
+        if w.pending:
+            current = w.pending.popleft()
+            why = f"signal {-code}" if code is not None and code < 0 else f"exit status {code}"
+            log = f"runner: the worker process running this datum died ({why})\n"
+            retry = on_result(Result(current.datum_id, current.attempt, False, 0.0, log))
+            if retry is not None:
+                tasks.append(retry)
+            tasks.extendleft(reversed(w.pending))
+        w.conn.close()
+        self.workers[self.workers.index(w)] = self._start()
+
+    def close(self, kill: bool = False) -> None:
+        for w in self.workers:
+            if kill:
+                w.process.kill()
+            else:
+                with contextlib.suppress(OSError):
+                    w.conn.send(None)
+        for w in self.workers:
+            w.process.join(timeout=5)
+            if w.process.is_alive():
+                w.process.kill()
+                w.process.join()
+            w.conn.close()
