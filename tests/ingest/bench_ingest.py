@@ -1,6 +1,6 @@
 """Speed check of ingest against one bulk DuckDB conversion of the same files (not a test).
 
-    .venv/bin/python -m tests.ingest.bench_ingest [--files 400] [--dir /tmp/ingest/bench]
+    .venv/bin/python -m tests.ingest.bench_ingest [--files 400 | --raw DIR] [--runner] [--dir DIR]
 
 Generates price files like the real ones (row counts skewed around ~3,300 on average, prices
 printed as float32 values with up to 16 decimals, ~1% of files with NASDAQ-like float-text
@@ -14,8 +14,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import multiprocessing
+import os
 import shutil
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -103,6 +107,7 @@ def _ingest_one(job: tuple[str, str, str]) -> None:
     from stages.ingest.ingest import main
 
     prices, meta, out = job
+    logging.disable(logging.INFO)  # the runner sends this to datum logs; here it would flood the terminal
     if main(["--prices", prices, "--meta", meta, "--out", out]) != 0:
         raise RuntimeError(f"ingest failed on {prices}")
 
@@ -120,12 +125,31 @@ def run_ingest(root: Path, out: Path, processes: int = 2) -> float:
         return time.perf_counter() - started
 
 
+def run_runner(raw: Path, state: Path) -> float:
+    """``put file`` (not timed), then ``python -m runner run`` of specs/ingest.json (timed)."""
+    shutil.rmtree(state, ignore_errors=True)
+    env = {**os.environ, "PFS_STATE": str(state)}
+
+    def runner(*args: str) -> None:
+        subprocess.run(
+            [sys.executable, "-m", "runner", *args], cwd=REPO, env=env, check=True, capture_output=True
+        )
+
+    runner("create", "pipeline", "-f", "specs/ingest.json")
+    runner("put", "file", "-r", "raw@master:/", "-f", str(raw))
+    started = time.perf_counter()
+    runner("run")
+    return time.perf_counter() - started
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--files", type=int, default=400)
+    parser.add_argument("--files", type=int, default=400, help="files to generate (without --raw)")
+    parser.add_argument("--raw", type=Path, help="use this raw folder (e.g. made by tools.synth)")
     parser.add_argument("--dir", type=Path, default=Path("/tmp/ingest/bench"))
+    parser.add_argument("--runner", action="store_true", help="also time the job through python -m runner")
     args = parser.parse_args()
-    raw = args.dir / f"raw-{args.files}"
+    raw = args.raw or args.dir / f"raw-{args.files}"
     if not (raw / "symbols_valid_meta.csv").exists():
         raw.mkdir(parents=True, exist_ok=True)
         rows = generate(raw, args.files)
@@ -138,10 +162,21 @@ def main() -> None:
         duck = run_duckdb(raw, args.dir / "duck.parquet")
     with PeakRss() as ingest_rss:
         ingest = run_ingest(raw, args.dir / "out")
-    print(f"{csv_bytes / 1e6:.0f} MB of CSV in {args.files} files")
+    n_files = len(list(raw.glob("*/*.csv")))
+    print(f"{csv_bytes / 1e6:.0f} MB of CSV in {n_files} files")
     print(f"duckdb bulk        {duck:6.2f} s   peak RSS {duck_rss.peak / 1e6:6.0f} MB")
-    print(f"ingest 2 workers   {ingest:6.2f} s   peak RSS {ingest_rss.peak / 1e6:6.0f} MB")
-    print(f"ratio ingest/duckdb {ingest / duck:.2f} (goal <= 1.5)")
+    print(
+        f"ingest 2 workers   {ingest:6.2f} s   peak RSS {ingest_rss.peak / 1e6:6.0f} MB   "
+        f"ratio {ingest / duck:.2f}"
+    )
+    if args.runner:
+        with PeakRss() as runner_rss:
+            through_runner = run_runner(raw, args.dir / "pfs")
+        print(
+            f"ingest via runner  {through_runner:6.2f} s   peak RSS {runner_rss.peak / 1e6:6.0f} MB   "
+            f"ratio {through_runner / duck:.2f}"
+        )
+    print("goal: ingest <= 1.5 x duckdb, peak RSS < 1 GB")
 
 
 if __name__ == "__main__":
