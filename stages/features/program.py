@@ -11,6 +11,7 @@ and every other file are ignored.
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
 import sys
@@ -82,7 +83,9 @@ def run(ingest_root: Path, out_root: Path) -> tuple[int, int]:
     return files, rows
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
+@functools.cache
+def _parser() -> argparse.ArgumentParser:
+    """The command line parser, built once per process (warm workers call main per datum)."""
     parser = argparse.ArgumentParser(
         prog="python3 -m stages.features",
         description="Append vol_moving_avg (30-row mean of Volume) and adj_close_rolling_med "
@@ -92,7 +95,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--ingest", type=Path, default=Path("/pfs/ingest"), help="ingest output root (default /pfs/ingest)"
     )
     parser.add_argument("--out", type=Path, default=Path("/pfs/out"), help="output root (default /pfs/out)")
-    return parser.parse_args(argv)
+    return parser
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    return _parser().parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -90,3 +90,12 @@ def test_wrong_columns_are_errors() -> None:
     as_text = table.set_column(8, "Volume", pa.array(["1", "x"]))
     with pytest.raises(FeaturesInputError, match="column 'Volume' is string, not castable to int64"):
         add_features(as_text)
+
+
+def test_chunked_and_sliced_inputs_give_the_same_result() -> None:
+    table = ingest_table([i * 3 % 11 for i in range(50)], [float(i * 7 % 13) for i in range(50)])
+    whole = add_features(table.slice(5))
+    assert whole.column("vol_moving_avg")[29].as_py() == sum(i * 3 % 11 for i in range(5, 35)) / 30
+    rechunked = pa.concat_tables([table.slice(5, 10), table.slice(15, 1), table.slice(16)])
+    assert rechunked.column("Volume").num_chunks == 3
+    assert add_features(rechunked).equals(whole)
