@@ -7,7 +7,7 @@ Invariant for every record: ``rows_read == rows_kept + sum(dropped.values())``.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 #: Version of the record's layout; the summary refuses records of another version.
@@ -63,7 +63,8 @@ class QualityRecord:
 
     def to_json(self) -> str:
         self.check()
-        return json.dumps(asdict(self), indent=1, sort_keys=True) + "\n"
+        as_dict = {f.name: getattr(self, f.name) for f in fields(self)}
+        return json.dumps(as_dict, indent=1, sort_keys=True) + "\n"
 
     @classmethod
     def from_json(cls, text: str) -> QualityRecord:
