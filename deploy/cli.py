@@ -174,7 +174,8 @@ def main(argv: list[str] | None = None, client_factory: Callable[[str | None], C
         )
         return 1
     except (SpecError, DeployError, ValueError, OSError) as exc:
-        print(f"deploy: {exc}", file=sys.stderr)
+        for line in str(exc).strip().splitlines():
+            print(f"deploy: {line}", file=sys.stderr)
         return 1
     except Exception as exc:
         import grpc

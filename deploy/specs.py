@@ -5,17 +5,14 @@ Nothing here talks to a cluster; :mod:`deploy.cluster` sends what this module re
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-#: Keys of an input node that hold a list of child inputs (Pachyderm 2.x, camelCase and snake_case).
-_COMBINING_INPUTS = ("cross", "union", "join", "group")
+from runner import spec as runner_spec
 
 
 class SpecError(Exception):
-    """A spec file cannot be deployed as it is; the message names the file and why."""
+    """A spec file cannot be deployed as it is; the message names the file and field, one line each."""
 
 
 @dataclass(frozen=True)
@@ -29,53 +26,26 @@ class PipelineSpec:
     is_service: bool
 
 
-def _input_repos(node: Any, where: str) -> list[str]:
-    """Every ``pfs.repo`` under an input node, in document order."""
-    if not isinstance(node, dict):
-        raise SpecError(f"{where}: an input must be an object")
-    repos: list[str] = []
-    if "pfs" in node:
-        pfs = node["pfs"]
-        repo = pfs.get("repo") if isinstance(pfs, dict) else None
-        if not isinstance(repo, str) or not repo:
-            raise SpecError(f"{where}.pfs.repo: required")
-        repos.append(repo)
-    for key in _COMBINING_INPUTS:
-        for index, child in enumerate(node.get(key) or []):
-            repos.extend(_input_repos(child, f"{where}.{key}[{index}]"))
-    return repos
-
-
-def parse_spec(path: Path, text: str) -> PipelineSpec:
-    """Read what deploying needs from one spec's JSON text (pachd does the full validation)."""
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise SpecError(f"{path}: not valid JSON ({exc})") from exc
-    if not isinstance(document, dict):
-        raise SpecError(f"{path}: a pipeline spec must be a JSON object")
-    pipeline = document.get("pipeline")
-    name = pipeline.get("name") if isinstance(pipeline, dict) else None
-    if not isinstance(name, str) or not name:
-        raise SpecError(f"{path}: pipeline.name: required")
-    if "input" not in document:
-        raise SpecError(f"{path}: input: required")
-    repos = tuple(dict.fromkeys(_input_repos(document["input"], f"{path}: input")))
-    return PipelineSpec(path=path, text=text, name=name, input_repos=repos, is_service="service" in document)
-
-
 def load_specs(source: Path) -> list[PipelineSpec]:
-    """Load one spec file, or every ``*.json`` of a folder (sorted by file name)."""
-    files = sorted(source.glob("*.json")) if source.is_dir() else [source]
-    if not files:
-        raise SpecError(f"{source}: no *.json pipeline specs in this folder")
-    specs = [parse_spec(path, path.read_text(encoding="utf-8")) for path in files]
-    seen: dict[str, Path] = {}
-    for spec in specs:
-        if spec.name in seen:
-            raise SpecError(f"{spec.path}: pipeline {spec.name!r} is also defined in {seen[spec.name]}")
-        seen[spec.name] = spec.path
-    return specs
+    """Load one spec file, or every ``*.json`` of a folder, validated as strictly as the local runner does.
+
+    The runner's validator (``runner.spec``) is the one both paths share: a spec that the local
+    runner refuses is never sent to a cluster either.
+    """
+    try:
+        validated = runner_spec.load_specs(source)
+    except runner_spec.SpecError as exc:
+        raise SpecError("\n".join(exc.problems)) from exc
+    return [
+        PipelineSpec(
+            path=Path(spec.path),
+            text=Path(spec.path).read_text(encoding="utf-8"),
+            name=spec.name,
+            input_repos=tuple(spec.input_repos),
+            is_service=spec.is_service,
+        )
+        for spec in validated
+    ]
 
 
 def dag_order(specs: list[PipelineSpec]) -> list[PipelineSpec]:

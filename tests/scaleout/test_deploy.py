@@ -184,7 +184,18 @@ def test_a_broken_spec_is_named_before_anything_is_sent(dag_specs: Path, capsys)
     with RecordingPachd() as pachd:
         assert main(["-q", "--pachd-address", pachd.address, "pipelines", "-f", str(dag_specs)]) == 1
     assert pachd.calls == []
-    assert "broken.json: not valid JSON" in capsys.readouterr().err
+    assert "broken.json: line 1 column" in capsys.readouterr().err
+
+
+def test_a_spec_the_runner_refuses_is_never_sent(dag_specs: Path, capsys) -> None:
+    """Both paths share the runner's strict validator: unknown fields stop the deploy."""
+    document = json.loads((dag_specs / "beta.json").read_text(encoding="utf-8"))
+    document["transform"]["imagee"] = "typo"
+    (dag_specs / "beta.json").write_text(json.dumps(document), encoding="utf-8")
+    with RecordingPachd() as pachd:
+        assert main(["-q", "--pachd-address", pachd.address, "pipelines", "-f", str(dag_specs)]) == 1
+    assert pachd.calls == []
+    assert "beta.json: transform.imagee" in capsys.readouterr().err
 
 
 def test_a_cycle_between_pipelines_is_refused(tmp_path: Path, capsys) -> None:

@@ -1,0 +1,103 @@
+"""docs/ of the scale-out path: generated parts up to date, commands that exist, links that resolve."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from deploy import docgen
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DOCS = REPO_ROOT / "docs"
+MY_DOCS = ("architecture.md", "running.md", "references.md")
+MARKDOWN_LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
+MAKE_COMMAND = re.compile(r"(?:^|[`$(\s])make (?:-s )?([a-z][a-z-]*)")
+
+
+def test_architecture_dag_and_table_are_what_make_docs_graph_draws() -> None:
+    path = DOCS / "architecture.md"
+    current = path.read_text(encoding="utf-8")
+    fresh = docgen.render_architecture(current, REPO_ROOT / "specs", str(path))
+    assert fresh == current, "docs/architecture.md is out of date with specs/: run `make docs-graph`"
+
+
+def test_architecture_draws_every_pipeline_of_specs() -> None:
+    text = (DOCS / "architecture.md").read_text(encoding="utf-8")
+    dag = text.split(docgen.GRAPH_BEGIN)[1].split(docgen.GRAPH_END)[0]
+    for spec in (REPO_ROOT / "specs").glob("*.json"):
+        assert f"n_{spec.stem}" in dag
+        assert f"../specs/{spec.name}" in text
+
+
+def test_replace_between_markers_keeps_the_rest_and_names_a_missing_marker() -> None:
+    text = "intro\n<!-- B -->\nold\n<!-- E -->\noutro\n"
+    assert docgen.replace_between(text, "<!-- B -->", "<!-- E -->", "new\n", "x.md") == (
+        "intro\n<!-- B -->\nnew\n<!-- E -->\noutro\n"
+    )
+    with pytest.raises(docgen.MarkerError, match=re.escape("x.md: missing marker <!-- E -->")):
+        docgen.replace_between("<!-- B -->", "<!-- B -->", "<!-- E -->", "", "x.md")
+
+
+@pytest.mark.parametrize("doc", MY_DOCS)
+def test_relative_links_resolve(doc: str) -> None:
+    text = (DOCS / doc).read_text(encoding="utf-8")
+    broken = [
+        target
+        for target in MARKDOWN_LINK.findall(text)
+        if "://" not in target and not (DOCS / target).resolve().exists()
+    ]
+    assert not broken, f"docs/{doc} links to missing files: {broken}"
+
+
+def test_every_make_target_that_running_md_shows_exists() -> None:
+    listed = subprocess.run(
+        ["make", "--no-print-directory", "help"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    targets = {line.split()[0] for line in listed.splitlines() if line.strip()}
+    text = (DOCS / "running.md").read_text(encoding="utf-8")
+    code = re.findall(r"```.*?```", text, re.DOTALL) + re.findall(r"`[^`\n]+`", text)
+    shown = {target for snippet in code for target in MAKE_COMMAND.findall(snippet)}
+    assert {"pipeline", "cluster", "images", "deploy", "put-raw", "predict-url"} <= shown
+    assert shown <= targets, f"running.md shows make targets that do not exist: {sorted(shown - targets)}"
+
+
+def test_running_md_opens_with_the_tldr_commands() -> None:
+    text = (DOCS / "running.md").read_text(encoding="utf-8")
+    first_section = text.split("\n## ", 2)[1]
+    assert first_section.startswith("TLDR")
+    for command in ("make pipeline", "make cluster", "make images", "make deploy", "make put-raw"):
+        assert command in first_section
+
+
+def test_references_name_the_sources_used() -> None:
+    text = (DOCS / "references.md").read_text(encoding="utf-8")
+    for source in (
+        "kaggle.com/datasets/jacksoncrow/stock-market-dataset",
+        "examples/ml/housing-prices",
+        "pachyderm-sdk",
+        "deployTarget=LOCAL",
+        "flaskr",
+        "hadolint",
+    ):
+        assert source in text
+
+
+def test_the_retained_run_log_is_a_successful_run_on_the_sample() -> None:
+    log = (DOCS / "pipeline-run.log").read_text(encoding="utf-8")
+    assert log.startswith("# stockpipe: log of a real local run")
+    assert "RAW=data/sample" in log
+    first_run = log.split("## first run", 1)[1].split("\n## ", 1)[0]
+    assert "# exit status 0" in first_run
+    for spec in (REPO_ROOT / "specs").glob("*.json"):
+        name = spec.stem
+        if name == "serve":
+            continue  # a service pipeline: the local runner does not run it
+        assert re.search(rf"^{name}: job \w+ ok: ", first_run, re.MULTILINE), f"no successful {name} job"
+    second_run = log.split("## second run", 1)[1].split("\n## ", 1)[0]
+    assert "# exit status 0" in second_run
+    assert all(n == "0" for n in re.findall(r"(\d+) processed", second_run)), (
+        "the second run processed datums"
+    )
