@@ -1,0 +1,136 @@
+"""The Flask application factory: routes, limits and JSON error handling in one place.
+
+``create_app(config)`` loads the model folder once (gunicorn calls it once per worker, see
+``api.wsgi``) and serves:
+
+- ``GET /predict?vol_moving_avg=..&adj_close_rolling_med=..`` -> a bare JSON integer;
+- ``POST /predict`` with a JSON list of such objects -> a list of integers (at most
+  ``MAX_BATCH_ROWS`` rows, 413 above; the body at most ``MAX_CONTENT_LENGTH`` bytes, 413 above);
+- ``GET /healthz``, ``GET /model``, ``GET /openapi.json``.
+
+Every error is JSON ``{"error": ..., "parameter": ...}``: 400 for bad input, 404, 405 (with
+``Allow``), 413; an unexpected exception is logged and answered 500 in the same shape.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response, request
+from werkzeug.exceptions import HTTPException
+
+from api.model import LoadedModel, load_model
+from api.openapi import build_openapi
+from api.params import RequestError, parse_batch, parse_query
+
+log = logging.getLogger(__name__)
+
+#: The API's query parameters: the model must take exactly these, in this order.
+API_FEATURES: tuple[str, ...] = ("vol_moving_avg", "adj_close_rolling_med")
+
+DEFAULTS: dict[str, Any] = {
+    "MODEL_DIR": "/pfs/train",
+    "MODEL_PROVENANCE": None,
+    "MAX_BATCH_ROWS": 1000,
+    "MAX_CONTENT_LENGTH": 256 * 1024,
+}
+
+JSON = "application/json"
+
+
+def config_from_env(environ: Mapping[str, str] = os.environ) -> dict[str, Any]:
+    """The factory's configuration from environment variables (names as the config keys)."""
+    config: dict[str, Any] = {}
+    for key in ("MODEL_DIR", "MODEL_PROVENANCE"):
+        if environ.get(key):
+            config[key] = environ[key]
+    for key in ("MAX_BATCH_ROWS", "MAX_CONTENT_LENGTH"):
+        if environ.get(key):
+            try:
+                config[key] = int(environ[key])
+            except ValueError:
+                raise ValueError(f"{key}={environ[key]!r} is not a whole number") from None
+    return config
+
+
+def _json(body: Any, status: int = 200) -> Response:
+    return Response(json.dumps(body, separators=(",", ":")), status=status, mimetype=JSON)
+
+
+def _error(status: int, message: str, parameter: str | None = None) -> Response:
+    return _json({"error": message, "parameter": parameter}, status)
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """A Flask app serving the model folder ``config['MODEL_DIR']`` (loaded now, once).
+
+    Raises api.model.ModelLoadError if the model folder cannot be served.
+    """
+    app = Flask(__name__)
+    app.config.update(DEFAULTS)
+    app.config.update(config or {})
+    provenance = app.config["MODEL_PROVENANCE"]
+    model: LoadedModel = load_model(
+        Path(app.config["MODEL_DIR"]),
+        Path(provenance) if provenance else None,
+        expected_features=API_FEATURES,
+    )
+    max_rows = int(app.config["MAX_BATCH_ROWS"])
+    features = model.features
+    # Static answers are serialised once, not per request.
+    health_body = json.dumps({"status": "ok"})
+    model_body = json.dumps(model.describe(), indent=2, sort_keys=True)
+    openapi_body = json.dumps(build_openapi(features, max_rows, int(app.config["MAX_CONTENT_LENGTH"])))
+    app.extensions["stockpipe_model"] = model
+
+    def route(rule: str, methods: list[str]):
+        # No automatic OPTIONS: a method a path does not list answers 405 with Allow.
+        return app.route(rule, methods=methods, provide_automatic_options=False)
+
+    @route("/predict", ["GET"])
+    def predict_one() -> Response:
+        row = parse_query(request.args, features)
+        return Response(str(model.predict_rows(row)[0]), mimetype=JSON)
+
+    @route("/predict", ["POST"])
+    def predict_batch() -> Response:
+        rows = parse_batch(request.get_data(cache=False), features, max_rows)
+        return _json(model.predict_rows(rows) if len(rows) else [])
+
+    @route("/healthz", ["GET"])
+    def healthz() -> Response:
+        return Response(health_body, mimetype=JSON)
+
+    @route("/model", ["GET"])
+    def model_info() -> Response:
+        return Response(model_body, mimetype=JSON)
+
+    @route("/openapi.json", ["GET"])
+    def openapi() -> Response:
+        return Response(openapi_body, mimetype=JSON)
+
+    @app.errorhandler(RequestError)
+    def bad_request(exc: RequestError) -> Response:
+        return _json(exc.as_json(), exc.status)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Response:
+        response = exc.get_response()  # keeps headers such as Allow on 405
+        parameter = "body" if exc.code == 413 else None
+        response.set_data(
+            json.dumps({"error": f"{exc.code} {exc.name}: {exc.description}", "parameter": parameter})
+        )
+        response.mimetype = JSON
+        return response
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception) -> Response:
+        log.exception("unexpected error on %s %s", request.method, request.path)
+        return _error(500, f"internal error ({type(exc).__name__}); see the server log")
+
+    return app

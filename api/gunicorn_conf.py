@@ -1,0 +1,68 @@
+"""gunicorn settings of the API, from environment variables.
+
+HOST (default 127.0.0.1; the image sets 0.0.0.0), PORT (8000), WORKERS (2), THREADS (1: sync
+workers; above 1: gthread workers with that many threads each), TIMEOUT (30 s), BACKLOG (2048),
+ACCESS_LOG (set to 1 to log each request to stderr; off by default, it costs throughput).
+API_PROFILE_DIR: when set, each worker runs cProfile from its start to its exit and writes
+``<dir>/worker-<pid>.prof`` (used by the load test to show where a request's time goes).
+
+The app is not preloaded: each worker imports ``api.wsgi`` and so loads the model once, at
+start. Every worker pins OpenMP to one thread (the booster also predicts with num_threads=1):
+a model thread pool per worker on a small machine makes the workers fight for the cores.
+"""
+
+from __future__ import annotations
+
+import cProfile
+import os
+from typing import Any
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def _int_env(name: str, default: int) -> int:
+    text = os.environ.get(name, "")
+    try:
+        return int(text) if text else default
+    except ValueError:
+        raise SystemExit(f"gunicorn_conf: {name}={text!r} is not a whole number") from None
+
+
+bind = f"{os.environ.get('HOST', '127.0.0.1')}:{_int_env('PORT', 8000)}"
+workers = _int_env("WORKERS", 2)
+threads = _int_env("THREADS", 1)
+worker_class = "gthread" if threads > 1 else "sync"
+timeout = _int_env("TIMEOUT", 30)
+backlog = _int_env("BACKLOG", 2048)
+keepalive = 5
+limit_request_line = 8190  # gunicorn's maximum; longer request lines answer 414 (api/openapi.py says so)
+preload_app = False
+accesslog = "-" if os.environ.get("ACCESS_LOG") == "1" else None
+errorlog = "-"
+loglevel = os.environ.get("LOG_LEVEL", "info")
+proc_name = "stockpipe-api"
+# gunicorn's control socket sits at one path per user ($HOME/.gunicorn/gunicorn.ctl): two servers
+# (tests, a load test beside `make serve`) would fight over it. Off unless CONTROL_SOCKET names one.
+control_socket_disable = not os.environ.get("CONTROL_SOCKET")
+if os.environ.get("CONTROL_SOCKET"):
+    control_socket = os.environ["CONTROL_SOCKET"]
+
+_PROFILE_DIR = os.environ.get("API_PROFILE_DIR")
+_PROFILERS: dict[int, cProfile.Profile] = {}
+
+
+def post_worker_init(worker: Any) -> None:
+    """Start profiling the worker's request loop (model already loaded) when API_PROFILE_DIR is set."""
+    if _PROFILE_DIR:
+        profiler = cProfile.Profile()
+        _PROFILERS[os.getpid()] = profiler
+        profiler.enable()
+
+
+def worker_exit(server: Any, worker: Any) -> None:
+    """Write the worker's profile, if one was started."""
+    profiler = _PROFILERS.pop(os.getpid(), None)
+    if profiler is not None:
+        profiler.disable()
+        os.makedirs(_PROFILE_DIR, exist_ok=True)
+        profiler.dump_stats(os.path.join(_PROFILE_DIR, f"worker-{os.getpid()}.prof"))

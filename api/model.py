@@ -1,0 +1,168 @@
+"""The model folder written by the train stage, loaded once per worker, and its predictions.
+
+The folder holds (see the model contract) ``model.json`` (features in predict order, target
+transform, ...), ``model.txt`` (a LightGBM Booster in text form) and ``metrics.json``.
+The served volume is ``int(round(max(0, inverse_transform(raw_prediction))))``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import lightgbm
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+#: Inverse of each target transform that model.json may name.
+INVERSE_TRANSFORMS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "none": lambda raw: raw,
+    "log1p": np.expm1,
+}
+
+
+class ModelLoadError(RuntimeError):
+    """The model folder is missing, incomplete or not what the API can serve."""
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A Booster ready to predict, with everything /model reports about it."""
+
+    booster: lightgbm.Booster
+    features: tuple[str, ...]
+    target_transform: str
+    metadata: dict[str, Any]
+    metrics: dict[str, Any] | None
+    provenance: dict[str, Any] | None
+    model_dir: Path
+    model_sha256: str
+    loaded_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+
+    def predict_rows(self, rows: np.ndarray) -> list[int]:
+        """Predicted volumes for a float64 array of shape (n, len(features)), as ints."""
+        raw = self.booster.predict(rows, num_threads=1)
+        volume = INVERSE_TRANSFORMS[self.target_transform](raw)
+        return [round(v) for v in np.maximum(volume, 0.0).tolist()]
+
+    def predict_one(self, values: Sequence[float]) -> int:
+        """Predicted volume for one row of feature values (in ``features`` order)."""
+        return self.predict_rows(np.array([values], dtype=np.float64))[0]
+
+    def describe(self) -> dict[str, Any]:
+        """What GET /model answers: metadata, metrics, the train commit and its provenance."""
+        provenance = self.provenance or {}
+        return {
+            "model_dir": str(self.model_dir),
+            "model_sha256": self.model_sha256,
+            "loaded_at": self.loaded_at,
+            "features": list(self.features),
+            "target_transform": self.target_transform,
+            "train_commit": provenance.get("id"),
+            "provenance": self.provenance,
+            "metadata": self.metadata,
+            "metrics": self.metrics,
+        }
+
+
+def _read_json(path: Path, what: str) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelLoadError(f"{path}: {what} not found") from None
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"{path}: {what} is not readable JSON ({exc})") from None
+
+
+def _checked_metadata(metadata: Any, path: Path, expected_features: Sequence[str] | None) -> None:
+    if not isinstance(metadata, dict):
+        raise ModelLoadError(f"{path}: expected a JSON object")
+    features = metadata.get("features")
+    if not (isinstance(features, list) and features and all(isinstance(f, str) for f in features)):
+        raise ModelLoadError(f"{path}: 'features' must be a non-empty list of column names")
+    if len(set(features)) != len(features):
+        raise ModelLoadError(f"{path}: 'features' repeats a name: {features}")
+    if expected_features is not None and list(features) != list(expected_features):
+        raise ModelLoadError(f"{path}: features {features} are not the API's {list(expected_features)}")
+    transform = metadata.get("target_transform", "none")
+    if transform not in INVERSE_TRANSFORMS:
+        raise ModelLoadError(
+            f"{path}: target_transform {transform!r} is not one of {sorted(INVERSE_TRANSFORMS)}"
+        )
+    if metadata.get("library", "lightgbm") != "lightgbm":
+        raise ModelLoadError(f"{path}: library {metadata.get('library')!r} is not lightgbm")
+
+
+def _highest_raw_output(booster: lightgbm.Booster) -> float:
+    """An upper bound of the booster's raw output over every possible input: sum of each tree's top leaf."""
+
+    def top_leaf(node: dict[str, Any]) -> float:
+        if "leaf_value" in node:
+            return float(node["leaf_value"])
+        return max(top_leaf(node["left_child"]), top_leaf(node["right_child"]))
+
+    return sum(top_leaf(tree["tree_structure"]) for tree in booster.dump_model()["tree_info"])
+
+
+def load_model(
+    model_dir: Path,
+    provenance_file: Path | None = None,
+    expected_features: Sequence[str] | None = None,
+) -> LoadedModel:
+    """Load the model folder ``model_dir`` (and the train commit's description, if given).
+
+    Raises ModelLoadError with a message naming the file when anything is missing or wrong.
+    """
+    model_dir = Path(model_dir)
+    if not model_dir.is_dir():
+        raise ModelLoadError(f"{model_dir}: model folder not found (has the train stage run?)")
+    meta_path = model_dir / "model.json"
+    metadata = _read_json(meta_path, "model metadata")
+    _checked_metadata(metadata, meta_path, expected_features)
+    model_file = model_dir / str(metadata.get("model_file", "model.txt"))
+    try:
+        model_bytes = model_file.read_bytes()
+    except OSError as exc:
+        raise ModelLoadError(f"{model_file}: model file not readable ({exc.strerror})") from None
+    try:
+        booster = lightgbm.Booster(model_str=model_bytes.decode("utf-8"))
+    except (lightgbm.basic.LightGBMError, UnicodeDecodeError) as exc:
+        raise ModelLoadError(f"{model_file}: not a LightGBM model ({exc})") from None
+    features = tuple(metadata["features"])
+    if booster.num_feature() != len(features):
+        raise ModelLoadError(
+            f"{model_file}: the booster takes {booster.num_feature()} features, "
+            f"model.json names {len(features)}"
+        )
+    metrics_path = model_dir / "metrics.json"
+    metrics = _read_json(metrics_path, "metrics") if metrics_path.exists() else None
+    provenance = None
+    if provenance_file is not None:
+        provenance = _read_json(Path(provenance_file), "train commit description")
+    model = LoadedModel(
+        booster=booster,
+        features=features,
+        target_transform=metadata.get("target_transform", "none"),
+        metadata=metadata,
+        metrics=metrics,
+        provenance=provenance,
+        model_dir=model_dir,
+        model_sha256=hashlib.sha256(model_bytes).hexdigest(),
+    )
+    with np.errstate(over="ignore"):
+        highest = INVERSE_TRANSFORMS[model.target_transform](np.array([_highest_raw_output(booster)]))[0]
+    if not math.isfinite(highest):
+        # Then some input would answer an infinite volume: refuse the model, not the request.
+        raise ModelLoadError(f"{model_file}: the model's largest possible prediction is not finite")
+    # One prediction at load time: the first request must not pay for lazy set-up.
+    model.predict_one([0.0] * len(features))
+    log.info("loaded %s (%s, %d trees)", model_file, model.model_sha256[:12], booster.num_trees())
+    return model
