@@ -37,10 +37,7 @@ def ingest_like(csv: Path, meta: pa.Table) -> pa.Table:
     return pa.table(columns, schema=INGEST_SCHEMA).sort_by("Date")
 
 
-@pytest.fixture(scope="module")
-def sample_features(sample_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    root = tmp_path_factory.mktemp("features-sample")
-    ingest, out = root / "ingest", root / "out"
+def build_ingest_like(sample_dir: Path, ingest: Path) -> None:
     meta = pacsv.read_csv(sample_dir / "symbols_valid_meta.csv")
     for csv in sorted(sample_dir.glob("*/*.csv")):
         target = ingest / csv.parent.name / f"{csv.stem}.parquet"
@@ -48,6 +45,26 @@ def sample_features(sample_dir: Path, tmp_path_factory: pytest.TempPathFactory) 
         pq.write_table(ingest_like(csv, meta), target)
     (ingest / "_quality" / "stocks").mkdir(parents=True)
     (ingest / "_quality" / "stocks" / "A.json").write_text("{}")
+
+
+def run_ingest_stage(sample_dir: Path, ingest: Path) -> None:
+    from stages.ingest.ingest import main as ingest_main
+
+    meta = sample_dir / "symbols_valid_meta.csv"
+    assert ingest_main(["--prices", str(sample_dir), "--meta", str(meta), "--out", str(ingest)]) == 0
+    assert (ingest / "_quality").is_dir()
+
+
+@pytest.fixture(scope="module", params=["ingest-like via pyarrow", "stages.ingest"])
+def sample_features(
+    request: pytest.FixtureRequest, sample_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("features-sample")
+    ingest, out = root / "ingest", root / "out"
+    if request.param == "stages.ingest":
+        run_ingest_stage(sample_dir, ingest)
+    else:
+        build_ingest_like(sample_dir, ingest)
     assert main(["--ingest", str(ingest), "--out", str(out)]) == 0
     return ingest, out
 
@@ -100,3 +117,19 @@ def test_a_known_row_of_aapl_by_hand(sample_features: tuple[Path, Path], sample_
     assert last["Date"] == "2020-04-01"
     assert last["vol_moving_avg"] == sum(volumes) / WINDOW_ROWS
     assert last["adj_close_rolling_med"] == (closes[14] + closes[15]) / 2
+
+
+def test_stages_ingest_and_the_independent_build_give_the_same_features(
+    sample_dir: Path, tmp_path: Path
+) -> None:
+    build_ingest_like(sample_dir, tmp_path / "a" / "ingest")
+    run_ingest_stage(sample_dir, tmp_path / "b" / "ingest")
+    for side in ("a", "b"):
+        assert main(["--ingest", str(tmp_path / side / "ingest"), "--out", str(tmp_path / side / "out")]) == 0
+    numbers = ["Date", "Adj Close", "Volume", "vol_moving_avg", "adj_close_rolling_med"]
+    files = sorted(p.relative_to(tmp_path / "a" / "out") for p in (tmp_path / "a" / "out").rglob("*.parquet"))
+    assert len(files) == 14
+    for rel in files:
+        a = pq.read_table(tmp_path / "a" / "out" / rel, columns=numbers)
+        b = pq.read_table(tmp_path / "b" / "out" / rel, columns=numbers)
+        assert a.equals(b), rel
