@@ -13,6 +13,7 @@ datum's log, runs the code, and moves the files of ``/pfs/out`` into the object 
 from __future__ import annotations
 
 import contextlib
+import io
 import multiprocessing
 import os
 import re
@@ -105,19 +106,72 @@ def datum_env(config: JobConfig, task: Task, pfs_root: str) -> dict[str, str]:
     return env
 
 
-def stage_inputs(task: Task, pfs_root: Path) -> None:
-    made: set[str] = set()
+def _input_files(task: Task, pfs_root: str) -> tuple[set[str], list[tuple[str, str]]]:
+    """The folders and (object, destination) links that stage ``task`` under ``pfs_root``."""
+    dirs: set[str] = set()
+    links = []
     for name, files, _matched, _commit in task.inputs:
         base = f"{pfs_root}/{name}"
+        dirs.add(base)
         for path, obj in files:
             dst = base + path
             parent = dst.rpartition("/")[0]
-            if parent not in made:
-                os.makedirs(parent, exist_ok=True)
-                made.add(parent)
-            if not os.path.exists(dst):  # a union/cross may name the same file twice
+            while parent not in dirs and len(parent) > len(base):
+                dirs.add(parent)
+                parent = parent.rpartition("/")[0]
+            links.append((obj, dst))
+    return dirs, links
+
+
+class Stager:
+    """A datum staging root reused from datum to datum (creating and removing folders is slow).
+
+    ``stage`` links the datum's files in place and creates only the folders the previous datum
+    did not have (removing those it had and this one lacks); ``clear`` unlinks the staged files
+    and whatever was left in ``pfs/out``. Empty folders may stay in ``pfs/out``.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.pfs = root / "pfs"
+        self.out = self.pfs / "out"
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.log = root / "datum.log"
+        self.dirs: set[str] = set()
+        self.staged: list[str] = []
+
+    def stage(self, task: Task) -> None:
+        dirs, links = _input_files(task, str(self.pfs))
+        for stale in sorted(self.dirs - dirs, key=len, reverse=True):
+            shutil.rmtree(stale, ignore_errors=True)
+        for new in sorted(dirs - self.dirs, key=len):
+            os.makedirs(new, exist_ok=True)
+        self.dirs = dirs
+        for obj, dst in links:
+            try:
                 link_or_copy(obj, dst)
-        os.makedirs(base, exist_ok=True)
+            except FileExistsError:  # a union/cross naming the same file twice
+                continue
+            self.staged.append(dst)
+
+    def clear(self) -> None:
+        for path in self.staged:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+        self.staged = []
+        for dirpath, _dirs, files in os.walk(self.out):
+            for fname in files:
+                os.unlink(os.path.join(dirpath, fname))
+
+
+def stage_inputs(task: Task, pfs_root: Path) -> None:
+    """Stage ``task`` in a fresh folder (``debug datum``): hard links, plus an empty ``out``."""
+    dirs, links = _input_files(task, str(pfs_root))
+    for d in sorted(dirs, key=len):
+        os.makedirs(d, exist_ok=True)
+    for obj, dst in links:
+        if not os.path.exists(dst):
+            link_or_copy(obj, dst)
     (pfs_root / "out").mkdir(parents=True, exist_ok=True)
 
 
@@ -135,6 +189,15 @@ def _timeout_handler(_signum: int, _frame: Any) -> None:
     raise DatumTimeout()
 
 
+def _set_environ(target: dict[str, str]) -> None:
+    """Make ``os.environ`` equal ``target``, touching only the variables that differ."""
+    for key in [k for k in os.environ if k not in target]:
+        del os.environ[key]
+    for key, value in target.items():
+        if os.environ.get(key) != value:
+            os.environ[key] = value
+
+
 def run_warm(
     module: str, args: list[str], env: dict[str, str], cwd: str, log_fd: int, timeout: float | None
 ) -> bool:
@@ -148,8 +211,7 @@ def run_warm(
     os.dup2(log_fd, 2)
     ok = False
     try:
-        os.environ.clear()
-        os.environ.update(env)
+        _set_environ(env)
         sys.argv = [module, *args]
         os.chdir(cwd)
         if cwd not in sys.path:
@@ -164,7 +226,7 @@ def run_warm(
             ok = exc.code in (None, 0)
             if isinstance(exc.code, str):
                 print(exc.code, file=sys.stderr)
-            elif not ok:
+            elif not ok and os.fstat(log_fd).st_size == 0:  # say why, unless the stage already did
                 print(f"exit status {exc.code}", file=sys.stderr)
         except DatumTimeout:
             print(f"datum timed out after {timeout:g}s (datumTimeout)", file=sys.stderr)
@@ -183,8 +245,7 @@ def run_warm(
         os.dup2(saved_fds[1], 2)
         os.close(saved_fds[0])
         os.close(saved_fds[1])
-        os.environ.clear()
-        os.environ.update(saved_env)
+        _set_environ(saved_env)
         sys.argv = saved_argv
         os.chdir(cwd)
     return ok
@@ -217,7 +278,8 @@ def run_subprocess(
     if proc.returncode == 0 or proc.returncode in config.accept_return_codes:
         return True
     how = f"killed by signal {-proc.returncode}" if proc.returncode < 0 else f"exit status {proc.returncode}"
-    os.write(log_fd, f"{os.path.basename(cmd[0])}: {how}\n".encode())
+    if proc.returncode < 0 or os.fstat(log_fd).st_size == 0:  # say why, unless the stage already did
+        os.write(log_fd, f"{os.path.basename(cmd[0])}: {how}\n".encode())
     return False
 
 
@@ -229,41 +291,43 @@ def read_tail(path: Path) -> str:
         return fh.read().decode("utf-8", "replace")
 
 
-def run_task(config: JobConfig, store: ObjectStore, task: Task) -> Result:
-    """Stage, run and collect one datum try (in a worker, or in the foreground for debugging)."""
+def run_task(config: JobConfig, store: ObjectStore, task: Task, stager: Stager) -> Result:
+    """Stage, run and collect one datum try."""
     started = time.perf_counter()
-    root = Path(config.work_root) / task.datum_id
-    if root.exists():
-        shutil.rmtree(root)
-    pfs_root = root / "pfs"
-    log_path = root / "datum.log"
+    pfs_root = str(stager.pfs)
     outputs: dict[str, tuple[str, int]] = {}
     try:
-        stage_inputs(task, pfs_root)
-        env = datum_env(config, task, str(pfs_root))
-        cmd = [map_pfs(arg, str(pfs_root)) for arg in config.cmd]
+        stager.stage(task)
+        env = datum_env(config, task, pfs_root)
+        cmd = [map_pfs(arg, pfs_root) for arg in config.cmd]
         module = warm_module(config.cmd, config.stdin)
-        log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        log_fd = os.open(stager.log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
         try:
             if module is not None:
                 ok = run_warm(module, cmd[3:], env, config.cwd, log_fd, config.timeout)
             else:
-                ok = run_subprocess(config, cmd, env, str(pfs_root), log_fd)
+                ok = run_subprocess(config, cmd, env, pfs_root, log_fd)
         finally:
             os.close(log_fd)
         if ok:
-            outputs = collect_outputs(pfs_root / "out", store)
-        log = read_tail(log_path)
+            outputs = collect_outputs(stager.out, store)
+        log = read_tail(stager.log)
     except Exception as exc:  # staging or collecting failed: report it as the datum's failure
         ok, log = False, f"runner: {type(exc).__name__}: {exc}\n"
     finally:
-        shutil.rmtree(root, ignore_errors=True)
+        stager.clear()
     return Result(task.datum_id, task.attempt, ok, time.perf_counter() - started, log, outputs)
 
 
 def _worker_main(conn: Connection, config: JobConfig) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what Ctrl-C stops
+    # Datums write to fds 1 and 2 (redirected to their log), whatever sys.stdout was in the parent.
+    sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding="utf-8", errors="replace")
+    sys.stderr = io.TextIOWrapper(
+        io.FileIO(2, "w", closefd=False), encoding="utf-8", errors="backslashreplace", line_buffering=True
+    )
     store = ObjectStore(Path(config.store_root))
+    stager = Stager(Path(config.work_root) / f"worker-{os.getpid()}")
     while True:
         try:
             batch = conn.recv()
@@ -272,7 +336,7 @@ def _worker_main(conn: Connection, config: JobConfig) -> None:
         if batch is None:
             return
         for task in batch:
-            conn.send(run_task(config, store, task))
+            conn.send(run_task(config, store, task, stager))
 
 
 @dataclass
