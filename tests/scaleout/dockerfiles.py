@@ -8,6 +8,7 @@ patterns with `**` and `!` exceptions, last match wins, as in Docker's moby/patt
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 from dataclasses import dataclass
@@ -93,10 +94,9 @@ def image_files(dockerfile: Path, context: Path) -> dict[str, str]:
     ignore = effective_dockerignore(dockerfile, context)
     placed: dict[str, str] = {}
     for copy in copies(dockerfile):
-        for source in copy.sources:
-            source_path = context / source
+        for source_path in (path for source in copy.sources for path in expand_source(context, source)):
             if source_path.is_dir():
-                files = [p for p in source_path.rglob("*") if p.is_file()]
+                files = _walk(source_path, context, ignore)
                 for file in files:
                     relative = file.relative_to(context).as_posix()
                     if ignore.excludes(relative):
@@ -112,6 +112,25 @@ def image_files(dockerfile: Path, context: Path) -> dict[str, str]:
                 else:
                     placed[copy.destination] = relative
     return placed
+
+
+def expand_source(context: Path, source: str) -> list[Path]:
+    """The context paths a COPY source names: itself, or the matches of its wildcards."""
+    if source in (".", "./"):
+        return [context]
+    if any(char in source for char in "*?["):
+        return sorted(context.glob(source))
+    return [context / source]
+
+
+def _walk(folder: Path, context: Path, ignore: DockerIgnore) -> list[Path]:
+    """Files under ``folder``, not descending into folders the ignore file excludes for good."""
+    found: list[Path] = []
+    for root, dirs, names in os.walk(folder):
+        base = Path(root)
+        dirs[:] = [d for d in dirs if not ignore.prunable((base / d).relative_to(context).as_posix())]
+        found.extend(base / name for name in names if (base / name).is_file())
+    return found
 
 
 def env_values(dockerfile: Path) -> dict[str, str]:
@@ -169,6 +188,15 @@ def _pattern_regex(pattern: str) -> re.Pattern[str]:
 class DockerIgnore:
     path: Path | None
     rules: tuple[tuple[bool, re.Pattern[str]], ...]  # (is_exception, pattern)
+    exception_patterns: tuple[str, ...] = ()
+
+    def prunable(self, relative_dir: str) -> bool:
+        """True if the folder is excluded and no `!` exception can bring back anything under it."""
+        if not self.excludes(relative_dir):
+            return False
+        return not any(
+            "*" in pattern or pattern.startswith(relative_dir + "/") for pattern in self.exception_patterns
+        )
 
     def excludes(self, relative: str) -> bool:
         """True if the context path (or a folder above it) is excluded; the last matching rule wins."""
@@ -183,6 +211,7 @@ class DockerIgnore:
 
 def parse_dockerignore(path: Path | None) -> DockerIgnore:
     rules: list[tuple[bool, re.Pattern[str]]] = []
+    exceptions: list[str] = []
     if path is not None and path.is_file():
         for line in path.read_text(encoding="utf-8").splitlines():
             line = line.strip()
@@ -192,7 +221,9 @@ def parse_dockerignore(path: Path | None) -> DockerIgnore:
             pattern = line[1:].strip() if is_exception else line
             pattern = str(PurePosixPath(pattern.strip("/"))) if pattern.strip("/") else "."
             rules.append((is_exception, _pattern_regex(pattern)))
-    return DockerIgnore(path, tuple(rules))
+            if is_exception:
+                exceptions.append(pattern)
+    return DockerIgnore(path, tuple(rules), tuple(exceptions))
 
 
 def effective_dockerignore(dockerfile: Path, context: Path) -> DockerIgnore:

@@ -46,8 +46,11 @@ def image_requirements(dockerfile: Path, repo_root: Path) -> set[str]:
 def missing_for_module(dockerfile: Path, module: str, repo_root: Path) -> list[str]:
     """What ``python3 -m <module>`` would miss in the image: files not copied, packages not installed."""
     files, third_party = import_closure(repo_root, module)
-    if not files:
-        return [f"{module}: no such first-party module in the repository"]
+    if not files:  # a third-party entry point, such as gunicorn
+        providers = distributions_of(module.split(".")[0])
+        if providers & image_requirements(dockerfile, repo_root):
+            return []
+        return [f"{module}: neither in the repository nor installed by the image's requirements"]
     placed = df.image_files(dockerfile, repo_root)
     env = df.env_values(dockerfile)
     search_roots = [df.workdir(dockerfile), *filter(None, env.get("PYTHONPATH", "").split(":"))]

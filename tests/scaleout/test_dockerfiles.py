@@ -71,8 +71,13 @@ def test_every_copy_source_exists_and_is_in_the_context(dockerfile: Path) -> Non
         for source in copy.sources:
             if source == ".":
                 continue
-            assert (REPO_ROOT / source).exists(), f"{dockerfile}: COPY {source}: no such path in the repo"
-            assert not ignore.excludes(source.rstrip("/")), f"{dockerfile}: COPY {source} is dockerignored"
+            paths = df.expand_source(REPO_ROOT, source)
+            assert paths and all(p.exists() for p in paths), f"{dockerfile}: COPY {source}: no such path"
+            for path in paths:
+                relative = path.relative_to(REPO_ROOT).as_posix()
+                assert not ignore.excludes(relative), (
+                    f"{dockerfile}: COPY {source}: {relative} is dockerignored"
+                )
 
 
 @pytest.mark.parametrize("stage", STAGES)

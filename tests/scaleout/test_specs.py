@@ -33,9 +33,13 @@ def entry_modules(cmd: list[str]) -> list[str]:
             return entry_modules(["gunicorn", *cmd[3:]])
         return [cmd[2]]
     if cmd and Path(cmd[0]).name == "gunicorn":
-        modules = [arg.split(":")[0] for arg in cmd[1:] if re.fullmatch(r"[\w.]+:[\w.()]+", arg)]
+        apps = [
+            arg.split(":")[0]
+            for arg in cmd[1:]
+            if re.fullmatch(r"[\w.]+:[\w.()]+", arg) and not arg.startswith("python:")
+        ]
         configs = [arg.removeprefix("python:") for arg in cmd[1:] if arg.startswith("python:")]
-        return modules + configs
+        return ["gunicorn", *apps, *configs]
     return []
 
 
