@@ -70,10 +70,11 @@ def spec_table(specs_dir: Path) -> str:
         parsed = load_spec(spec.path)
         kind = " (service)" if spec.is_service else ""
         timeout = f"{parsed.datum_timeout:g} s" if parsed.datum_timeout else "none"
+        retries = "- (a service)" if spec.is_service else f"{parsed.datum_tries} / {timeout}"
         cmd = " ".join(parsed.cmd).replace("|", "\\|")
         rows.append(
             f"| [`{spec.name}`](../specs/{spec.path.name}){kind} | {_inputs_cell(spec)} | `{parsed.image}` "
-            f"| `{cmd}` | {parsed.parallelism} | {parsed.datum_tries} / {timeout} |"
+            f"| `{cmd}` | {parsed.parallelism} | {retries} |"
         )
     return "\n".join(rows) + "\n"
 
