@@ -179,6 +179,7 @@ def job_config(state: State, spec: Spec, job_id: str, cwd: str) -> JobConfig:
         cwd=cwd,
         store_root=str(state.objects.root),
         work_root=str(state.work_dir / job_id),
+        close_fds=state.lock_fds,
     )
 
 

@@ -113,10 +113,17 @@ class State:
             fh.truncate()
             fh.write(f"runner pid {os.getpid()}")
             fh.flush()
+            self._lock_fh = fh
             self.recover()
             yield self
         finally:
+            self._lock_fh = None
             fh.close()
+
+    @property
+    def lock_fds(self) -> tuple[int, ...]:
+        """File descriptors of the held lock; forked workers close them, so a killed runner frees it."""
+        return (self._lock_fh.fileno(),) if self._lock_fh is not None else ()
 
     def recover(self) -> list[str]:
         """Clean what an interrupted verb left behind (called with the lock held)."""

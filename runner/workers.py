@@ -57,6 +57,8 @@ class JobConfig:
     cwd: str
     store_root: str
     work_root: str
+    #: descriptors a worker closes at start (the state lock, so it dies with the runner)
+    close_fds: tuple[int, ...] = ()
 
 
 @dataclass
@@ -321,6 +323,9 @@ def run_task(config: JobConfig, store: ObjectStore, task: Task, stager: Stager) 
 
 def _worker_main(conn: Connection, config: JobConfig) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what Ctrl-C stops
+    for fd in config.close_fds:
+        with contextlib.suppress(OSError):
+            os.close(fd)
     # Datums write to fds 1 and 2 (redirected to their log), whatever sys.stdout was in the parent.
     sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding="utf-8", errors="replace")
     sys.stderr = io.TextIOWrapper(
@@ -328,18 +333,25 @@ def _worker_main(conn: Connection, config: JobConfig) -> None:
     )
     store = ObjectStore(Path(config.store_root))
     stager = Stager(Path(config.work_root) / f"worker-{os.getpid()}")
+    parent = os.getppid()
     while True:
         try:
+            while not conn.poll(1.0):
+                if os.getppid() != parent:  # the runner was killed: stop, don't linger
+                    return
             batch = conn.recv()
         except EOFError:
             return
         if batch is None:
             return
-        for task in batch:
-            conn.send(run_task(config, store, task, stager))
+        try:
+            for task in batch:
+                conn.send(run_task(config, store, task, stager))
+        except (BrokenPipeError, ConnectionResetError):  # the runner is gone
+            return
 
 
-@dataclass
+@dataclass(eq=False)
 class _Worker:
     process: multiprocessing.process.BaseProcess
     conn: Connection
