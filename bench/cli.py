@@ -1,0 +1,70 @@
+"""``python -m bench``: benchmark the whole pipeline at a given scale and write the report."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from bench.commands import CommandFailed
+from bench.pipeline import REPO_ROOT, Bench, BenchConfig
+from bench.report import evaluate_goals, write_report
+
+EXAMPLE = """examples:
+  make bench                    # SCALE=1.0: ~26 M rows; writes docs/benchmarks.md
+  make bench SCALE=0.05         # quick check; writes build/bench/scale-0.05/benchmarks.md
+  python -m bench --scale 0.05 --no-runner-datums
+"""
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Run ingest, features and train through the local runner on the synthetic dataset "
+        "(generated if missing), measure each stage and the bulk baselines, and write the report.",
+        epilog=EXAMPLE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--scale", type=float, default=1.0, help="dataset scale (default 1.0)")
+    parser.add_argument("--seed", type=int, default=0, help="dataset seed (default 0)")
+    parser.add_argument("--data", type=Path, help="dataset folder (default data/synth/scale-<S>)")
+    parser.add_argument("--work", type=Path, help="runner state and outputs (default build/bench/scale-<S>)")
+    parser.add_argument(
+        "--doc", type=Path, help="report (default docs/benchmarks.md at scale 1.0, else in --work)"
+    )
+    parser.add_argument(
+        "--no-runner-datums", action="store_true", help="skip the runner's 8,000-datum benchmark"
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s", stream=sys.stderr, force=True)
+    args = parse_args(argv)
+    label = f"scale-{args.scale:g}" if args.scale != 1.0 else "scale-1.0"
+    work = args.work or REPO_ROOT / "build" / "bench" / label
+    doc = args.doc or (REPO_ROOT / "docs" / "benchmarks.md" if args.scale == 1.0 else work / "benchmarks.md")
+    config = BenchConfig(
+        scale=args.scale,
+        seed=args.seed,
+        data_dir=args.data or REPO_ROOT / "data" / "synth" / label,
+        work_dir=work,
+        runner_datums=not args.no_runner_datums,
+    )
+    bench = Bench(config, echo=lambda line: print(line, flush=True))
+    try:
+        results = bench.run()
+    except CommandFailed as e:
+        print(f"bench: {e}", file=sys.stderr)
+        return 1
+    results_file = work / "results.json"
+    results_file.write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
+    write_report(doc, results)
+    print("== goals")
+    for goal in evaluate_goals(results):
+        measured = "n/a" if goal.measured is None else f"{goal.measured:,.2f}"
+        print(f"    {goal.verdict:>12}  {goal.name}: {measured} {goal.unit} (limit {goal.limit:g})")
+    print(f"bench: report {doc}, raw numbers {results_file}")
+    return 0

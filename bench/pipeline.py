@@ -1,0 +1,267 @@
+"""``make bench``: the whole pipeline through the local runner at Kaggle scale, and its baselines.
+
+Every step runs as a child process (the runner's CLI, the baselines) whose process tree is
+sampled for memory; the harness itself only waits, reads output lines and timestamps them.
+Stage windows come from the runner's output: ``run`` prints one summary line per job as it
+ends, so a stage's window is from the previous job's line (or the start of ``run``) to its own.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import re
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.commands import CommandRun, python_module, run_measured
+from bench.inputs import csv_folder, parquet_folder
+from bench.machine import cpu_snapshot, machine_facts, other_cpu_use
+from tools.synth.generate import Progress, generate, summary_path
+
+log = logging.getLogger(__name__)
+REPO_ROOT = Path(__file__).resolve().parent.parent
+STAGES = ("ingest", "features", "train")
+JOB_LINE = re.compile(r"^(?P<pipeline>[A-Za-z0-9_-]+): job (?P<job>[0-9a-f]+) (?P<status>ok|FAILED)")
+#: The listing whose file the incremental case changes (the first that exists, else the largest stock).
+INCREMENTAL_CANDIDATES = ("stocks/AAPL.csv", "stocks/AA.csv")
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    scale: float
+    seed: int
+    data_dir: Path  # the synthetic dataset (generated if missing)
+    work_dir: Path  # runner state, baseline outputs, results.json (wiped at start)
+    specs: Path = REPO_ROOT / "specs"
+    runner_datums: bool = True
+
+
+class Bench:
+    """One benchmark run; ``run()`` returns the results dict that report.py renders."""
+
+    def __init__(self, config: BenchConfig, echo: Callable[[str], None] = print) -> None:
+        self.config = config
+        self.echo = echo
+        self.state = config.work_dir / "pfs"
+        self.env = {"PFS_STATE": str(self.state), "PYTHONUNBUFFERED": "1"}
+        self.results: dict[str, Any] = {"scale": config.scale, "seed": config.seed}
+        self.own_pids: set[int] = set()
+
+    # -- helpers -------------------------------------------------------------------------
+    def runner(self, *args: str, check: bool = True, echo: bool = True) -> CommandRun:
+        run = run_measured(
+            python_module("runner", *args),
+            env=self.env,
+            cwd=REPO_ROOT,
+            echo=(lambda line: self.echo(f"    {line}")) if echo else None,
+            check=check,
+        )
+        self.own_pids |= run.pids
+        return run
+
+    def jobs_by_id(self) -> dict[str, dict]:
+        listing = self.runner("list", "job", "--json", echo=False)
+        jobs = json.loads(listing.output)
+        return {job["id"]: job for job in jobs}
+
+    def job_windows(self, run: CommandRun) -> list[dict]:
+        """The jobs of one ``run`` command, in order, with the window of time each took."""
+        jobs = self.jobs_by_id()
+        windows, start = [], run.started
+        for line in run.lines:
+            match = JOB_LINE.match(line.text)
+            if not match:
+                continue
+            job = jobs.get(match["job"], {})
+            datums = job.get("datums", {})
+            windows.append(
+                {
+                    "stage": match["pipeline"],
+                    "job": match["job"],
+                    "ok": match["status"] == "ok",
+                    "seconds": job.get("seconds", line.at - start),
+                    "window_start": start,
+                    "window_end": line.at,
+                    "peak_rss": run.peak_rss(start, line.at),
+                    "peak_processes": run.sampler.peak_processes(start, line.at),
+                    "processed": datums.get("processed"),
+                    "skipped": datums.get("skipped"),
+                    "failed": datums.get("failed"),
+                    "total": datums.get("total"),
+                }
+            )
+            start = line.at
+        return windows
+
+    # -- steps ---------------------------------------------------------------------------
+    def dataset(self) -> dict:
+        data = self.config.data_dir
+        summary_file = summary_path(data)
+        if not data.is_dir():
+            self.echo(f"== generating the dataset at scale {self.config.scale} into {data}")
+            last = [0.0]
+
+            def progress(p: Progress) -> None:
+                if time.monotonic() - last[0] >= 5 or p.files_done == p.files_total:
+                    last[0] = time.monotonic()
+                    done = f"{p.files_done:,}/{p.files_total:,} files"
+                    self.echo(f"    {done}, {p.rows / 1e6:.1f} M rows, {p.seconds:.0f} s")
+
+            summary = generate(data, scale=self.config.scale, seed=self.config.seed, on_progress=progress)
+            self.echo(f"    {summary.line()}")
+        if summary_file.exists():
+            return json.loads(summary_file.read_text(encoding="utf-8"))
+        size = csv_folder(data, count_rows=True)  # a dataset from elsewhere: count it
+        return {"out": str(data), "files": size.files, "rows": size.rows, "bytes": size.bytes}
+
+    def first_run(self) -> None:
+        self.echo(f"== fresh runner state {self.state}")
+        shutil.rmtree(self.config.work_dir, ignore_errors=True)
+        self.config.work_dir.mkdir(parents=True)
+        self.runner("update", "pipeline", "-f", str(self.config.specs))
+        put = self.runner("put", "file", "-r", "raw@master:/", "-f", str(self.config.data_dir))
+        self.results["put_file"] = {"seconds": put.seconds, "peak_rss": put.peak_rss()}
+        self.echo("== run: ingest, features, train")
+        run = self.runner("run")
+        self.results["run"] = {"seconds": run.seconds, "peak_rss": run.peak_rss()}
+        stages = self.job_windows(run)
+        inputs = {
+            "ingest": self._raw_input(),
+            "features": parquet_folder(self.state / "ingest" / "master"),
+            "train": parquet_folder(self.state / "features" / "master"),
+        }
+        for entry in stages:
+            size = inputs.get(entry["stage"])
+            if size is not None:
+                entry.update(input_files=size.files, input_bytes=size.bytes, rows=size.rows)
+        self.results["stages"] = stages
+        self.results["train"] = read_train_output(self.state / "train" / "master")
+
+    def _raw_input(self) -> Any:
+        raw = csv_folder(self.state / "raw" / "master")
+        rows = self.results.get("dataset", {}).get("rows")
+        return type(raw)(raw.files, raw.bytes, rows)
+
+    def baselines(self) -> None:
+        out_dir = self.config.work_dir / "baselines"
+        sources = {
+            "duckdb": str(self.state / "raw" / "master" / "*" / "*.csv"),
+            "polars": str(self.state / "ingest" / "master" / "*" / "*.parquet"),
+        }
+        self.results["baselines"] = {}
+        for name, src in sources.items():
+            self.echo(f"== baseline {name}")
+            run = run_measured(
+                python_module(
+                    "bench.baselines", name, "--src", src, "--out", str(out_dir / f"{name}.parquet")
+                ),
+                cwd=REPO_ROOT,
+                echo=lambda line: self.echo(f"    {line}"),
+            )
+            self.own_pids |= run.pids
+            result = json.loads(run.lines[-1].text)
+            result.update(peak_rss=run.peak_rss(), process_seconds=run.seconds)
+            self.results["baselines"][name] = result
+            (out_dir / f"{name}.parquet").unlink(missing_ok=True)
+
+    def rerun_no_change(self) -> None:
+        self.echo("== run again, nothing changed")
+        run = self.runner("run")
+        self.results["rerun_no_change"] = {"seconds": run.seconds, "jobs": len(self.job_windows(run))}
+
+    def incremental(self) -> None:
+        raw = self.state / "raw" / "master"
+        relpath = next((p for p in INCREMENTAL_CANDIDATES if (raw / p).is_file()), None)
+        if relpath is None:
+            relpath = (
+                max(raw.glob("stocks/*.csv"), key=lambda p: p.stat().st_size).relative_to(raw).as_posix()
+            )
+        changed = self.config.work_dir / "incremental" / relpath
+        changed.parent.mkdir(parents=True, exist_ok=True)
+        change = change_last_volume((raw / relpath).read_text(encoding="utf-8"))
+        changed.write_text(change.text, encoding="utf-8")
+        self.echo(f"== incremental: {relpath} ({change.description})")
+        put = self.runner("put", "file", f"raw@master:/{relpath}", "-f", str(changed))
+        run = self.runner("run")
+        windows = self.job_windows(run)
+        train_end = next((w["window_end"] for w in windows if w["stage"] == "train"), None)
+        self.results["incremental"] = {
+            "path": relpath,
+            "change": change.description,
+            "put_seconds": put.seconds,
+            "run_seconds": run.seconds,
+            "model_written_after": None if train_end is None else train_end - run.started,
+            "datums": {
+                w["stage"]: {k: w[k] for k in ("seconds", "processed", "skipped", "failed", "total")}
+                for w in windows
+            },
+        }
+
+    def runner_datums(self) -> None:
+        if not self.config.runner_datums:
+            return
+        self.echo("== runner: 8,000 trivial datums (bench.runner_datums)")
+        try:
+            module = importlib.import_module("bench.runner_datums")
+        except ImportError as e:
+            self.results["runner_datums"] = {"error": f"bench.runner_datums not importable ({e})"}
+            return
+        try:
+            self.results["runner_datums"] = module.measure(
+                self.config.work_dir / "runner-datums", n_datums=8000
+            )
+        except Exception as e:  # a failure there must not lose the rest of the results
+            log.exception("bench.runner_datums failed")
+            self.results["runner_datums"] = {"error": f"{type(e).__name__}: {e}"}
+
+    def run(self) -> dict[str, Any]:
+        before = cpu_snapshot()
+        self.results["machine"] = machine_facts()
+        self.results["dataset"] = self.dataset()
+        self.first_run()
+        self.baselines()
+        self.rerun_no_change()
+        self.incremental()
+        self.runner_datums()
+        self.results["others"] = other_cpu_use(before, cpu_snapshot(), self.own_pids)
+        return self.results
+
+
+@dataclass(frozen=True)
+class Change:
+    text: str
+    description: str
+
+
+def change_last_volume(csv_text: str) -> Change:
+    """The CSV with its last row's Volume raised by 1,000 (written the way the file writes it)."""
+    lines = csv_text.rstrip("\n").split("\n")
+    head, volume = lines[-1].rsplit(",", 1)
+    is_float = volume.endswith(".0")
+    new = int(float(volume)) + 1000
+    lines[-1] = f"{head},{new}.0" if is_float else f"{head},{new}"
+    return Change("\n".join(lines) + "\n", f"last row's Volume {volume} -> {lines[-1].rsplit(',', 1)[1]}")
+
+
+def read_train_output(folder: Path) -> dict[str, Any]:
+    """The numbers make bench reports from train's output folder (MODEL_CONTRACT.md)."""
+    folder = Path(folder)
+    result: dict[str, Any] = {}
+    metrics_file, model_json = folder / "metrics.json", folder / "model.json"
+    if metrics_file.exists():
+        result["metrics"] = json.loads(metrics_file.read_text(encoding="utf-8"))
+    if model_json.exists():
+        model = json.loads(model_json.read_text(encoding="utf-8"))
+        result.update(library=model.get("library"), training_rows=model.get("training_rows"))
+        model_file = folder / model.get("model_file", "model.txt")
+        if model_file.exists():
+            result["model_bytes"] = model_file.stat().st_size
+    chosen = (result.get("metrics") or {}).get("random_80_20", {}).get("chosen", {})
+    result["fit_seconds"] = chosen.get("fit_seconds")
+    return result

@@ -1,0 +1,368 @@
+"""Turn a benchmark's results (a JSON-able dict) into goals met or missed and a Markdown report.
+
+Pure functions: ``evaluate_goals(results)`` and ``render_markdown(results)``. Units are decimal
+(1 GB = 10^9 bytes, 1 MB = 10^6 bytes). ``write_report`` keeps whatever follows
+``NOTES_MARKER`` in an existing report, so hand-written analysis survives a re-run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+NOTES_MARKER = "<!-- Everything above is written by `make bench`; notes below this line are kept. -->"
+GB = 1e9
+MB = 1e6
+
+
+@dataclass(frozen=True)
+class Goal:
+    """A goal ``measured <= limit`` (or ``< limit`` when ``strict``); ``measured`` None = not measured."""
+
+    name: str
+    measured: float | None
+    limit: float
+    unit: str
+    strict: bool = False
+
+    @property
+    def met(self) -> bool | None:
+        if self.measured is None:
+            return None
+        return self.measured < self.limit if self.strict else self.measured <= self.limit
+
+    @property
+    def verdict(self) -> str:
+        return {True: "met", False: "**missed**", None: "not measured"}[self.met]
+
+
+def _get(doc: Any, *path: str | int) -> Any:
+    """``doc[path[0]][path[1]]...``, or None when any step is missing."""
+    for key in path:
+        in_list = isinstance(doc, list) and isinstance(key, int) and -len(doc) <= key < len(doc)
+        if (isinstance(doc, dict) and key in doc) or in_list:
+            doc = doc[key]
+        else:
+            return None
+    return doc
+
+
+def stage(results: dict, name: str) -> dict:
+    """The measurements of one pipeline stage of the main run ({} when it did not run)."""
+    return next((s for s in results.get("stages", []) if s.get("stage") == name), {})
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b else None
+
+
+def _scaled(value: float | None, unit: float) -> float | None:
+    return None if value is None else value / unit
+
+
+def train_metric(results: dict, split: str, model: str, key: str) -> float | None:
+    """A number of train's metrics.json: ``metrics[split][model][key]``."""
+    return _get(results, "train", "metrics", split, model, key)
+
+
+def evaluate_goals(results: dict) -> list[Goal]:
+    """Every goal of the issues, measured or not."""
+    ingest, features, train = stage(results, "ingest"), stage(results, "features"), stage(results, "train")
+    duckdb = _get(results, "baselines", "duckdb", "seconds")
+    polars = _get(results, "baselines", "polars", "seconds")
+    goals = [
+        Goal("ingest time / bulk DuckDB time", _ratio(ingest.get("seconds"), duckdb), 1.5, "x"),
+        Goal(
+            "ingest peak memory (all processes)", _scaled(ingest.get("peak_rss"), GB), 1.0, "GB", strict=True
+        ),
+        Goal("features time / bulk polars time", _ratio(features.get("seconds"), polars), 1.5, "x"),
+        Goal(
+            "features peak memory (all processes)",
+            _scaled(features.get("peak_rss"), GB),
+            1.0,
+            "GB",
+            strict=True,
+        ),
+        Goal("train: chosen model fit time", _get(results, "train", "fit_seconds"), 120.0, "s"),
+        Goal("train peak memory (all processes)", _scaled(train.get("peak_rss"), GB), 6.0, "GB"),
+        Goal("train: model file size", _scaled(_get(results, "train", "model_bytes"), MB), 2.0, "MB"),
+    ]
+    for split in ("random_80_20", "time_split"):
+        chosen = train_metric(results, split, "chosen", "mae")
+        forest = train_metric(results, split, "random_forest_reference", "mae")
+        goals.append(
+            Goal(f"train: MAE / forest MAE ({split})", _ratio(chosen, forest), 1.0, "x", strict=True)
+        )
+    goals += [
+        Goal("runner: 8,000 trivial datums", _get(results, "runner_datums", "first_run_seconds"), 20.0, "s"),
+        Goal(
+            "runner: re-run with nothing changed", _get(results, "runner_datums", "rerun_seconds"), 3.0, "s"
+        ),
+    ]
+    for name in ("ingest", "features"):
+        processed = _get(results, "incremental", "datums", name, "processed")
+        goals.append(Goal(f"incremental: {name} datums reprocessed", processed, 1, "datums"))
+    return goals
+
+
+def _fmt(value: float | None, digits: int = 1) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, int) or (float(value).is_integer() and abs(value) >= 100):
+        return f"{value:,.0f}"
+    return f"{value:,.{digits}f}"
+
+
+def table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    """A Markdown table; the first column is left-aligned, the others right-aligned."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join([":---", *["---:"] * (len(header) - 1)]) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def stage_rows(stages: Sequence[dict]) -> list[list[str]]:
+    return [
+        [
+            s["stage"],
+            _fmt(s.get("seconds")),
+            _fmt(s.get("rows"), 0),
+            _fmt(_ratio(s.get("rows"), s.get("seconds")), 0),
+            _fmt(_scaled(s.get("input_bytes"), MB), 0),
+            _fmt(_ratio(_scaled(s.get("input_bytes"), MB), s.get("seconds"))),
+            _fmt(_scaled(s.get("peak_rss"), GB), 2),
+            _fmt(s.get("peak_processes"), 0),
+            _fmt(s.get("processed"), 0),
+            _fmt(s.get("skipped"), 0),
+        ]
+        for s in stages
+    ]
+
+
+STAGE_HEADER = (
+    "stage",
+    "wall s",
+    "input rows",
+    "rows/s",
+    "input MB",
+    "MB/s",
+    "peak GB",
+    "processes",
+    "datums run",
+    "skipped",
+)
+
+
+def render_markdown(results: dict) -> str:
+    """The whole report (above the notes marker)."""
+    machine, data = results.get("machine", {}), results.get("dataset", {})
+    others = results.get("others", {})
+    out = [
+        "# Benchmarks",
+        "",
+        f"Written by `make bench SCALE={results.get('scale')}` (`python -m bench`) on "
+        f"{machine.get('date_utc')}; "
+        "every number below comes from that one run. Times are wall-clock seconds, memory is the peak of "
+        "the summed RSS of the process and all its children (sampled every 0.1 s), 1 GB = 10^9 bytes.",
+        "",
+        "What the run does: generate the synthetic dataset if missing (`python -m tools.synth`), start a "
+        "fresh local runner state, `update pipeline -f specs/`, `put file -r raw@master:/ -f <dataset>`, "
+        "`run` (ingest, features, train), then the bulk baselines in child processes on the same files "
+        "(DuckDB over the raw CSVs of the `raw` repo, polars over the ingest output), the runner's "
+        "8,000-datum benchmark, a re-run with nothing changed, and the incremental case (one symbol's "
+        "CSV changed with `put file`, then `run`).",
+        "",
+        "## Machine",
+        "",
+        table(
+            ("fact", "value"),
+            [
+                (
+                    "cores (logical / physical)",
+                    f"{machine.get('logical_cores')} / {machine.get('physical_cores')}",
+                ),
+                ("memory", f"{machine.get('memory_gb')} GB"),
+                ("Python", machine.get("python")),
+                ("platform", machine.get("platform")),
+                (
+                    "libraries",
+                    ", ".join(f"{k} {v}" for k, v in (machine.get("libraries") or {}).items() if v),
+                ),
+                ("date", machine.get("date_utc")),
+                (
+                    "other load during the run",
+                    f"{_fmt((others.get('share_of_machine') or 0) * 100, 0)} % of all cores used by other "
+                    f"processes ({_fmt(others.get('other_cpu_seconds'), 0)} CPU s over "
+                    f"{_fmt(others.get('seconds'), 0)} s); load average "
+                    f"{others.get('loadavg_before')} before, {others.get('loadavg_after')} after",
+                ),
+            ],
+        ),
+        "",
+    ]
+    if others.get("top"):
+        out += [
+            "Busiest other processes during the run (CPU seconds): "
+            + "; ".join(f"`{t['command']}` {t['cpu_seconds']}" for t in others["top"])
+            + ".",
+            "",
+        ]
+    out += [
+        "## Dataset",
+        "",
+        f"`python -m tools.synth --scale {data.get('scale')} --seed {data.get('seed')}`: "
+        f"{_fmt(data.get('files'), 0)} files ({_fmt(data.get('stocks'), 0)} stocks, "
+        f"{_fmt(data.get('etfs'), 0)} "
+        f"ETFs), {_fmt(data.get('rows'), 0)} rows (per file {_fmt(data.get('min_rows'), 0)} to "
+        f"{_fmt(data.get('max_rows'), 0)}, median {_fmt(data.get('median_rows'), 0)}), "
+        f"{_fmt(_scaled(data.get('bytes'), GB), 2)} GB of CSV, "
+        f"{_fmt(data.get('empty_rows'), 0)} empty rows in "
+        f"{_fmt(data.get('float_volume_files'), 0)} files with float-text volumes, "
+        f"{_fmt(data.get('zero_volume_rows'), 0)} zero-volume rows. `put file` of it into `raw`: "
+        f"{_fmt(_get(results, 'put_file', 'seconds'))} s.",
+        "",
+        "## Pipeline stages (first run, fresh state)",
+        "",
+        table(STAGE_HEADER, stage_rows(results.get("stages", []))),
+        "",
+        f"Whole `run`: {_fmt(_get(results, 'run', 'seconds'))} s, peak "
+        f"{_fmt(_scaled(_get(results, 'run', 'peak_rss'), GB), 2)} GB. Input of ingest: the raw CSVs; of "
+        "features: the ingest Parquet files; of train: the features Parquet files.",
+        "",
+        "## Baselines (same run, same files)",
+        "",
+        table(
+            ("baseline", "wall s", "rows", "peak GB", "compared with"),
+            [
+                (
+                    name,
+                    _fmt(_get(results, "baselines", name, "seconds")),
+                    _fmt(_get(results, "baselines", name, "rows"), 0),
+                    _fmt(_scaled(_get(results, "baselines", name, "peak_rss"), GB), 2),
+                    what,
+                )
+                for name, what in (
+                    ("duckdb", "ingest: `read_csv` over the glob, `filename=true`, `COPY ... TO` Parquet"),
+                    (
+                        "polars",
+                        "features: `scan_parquet`, `rolling_mean`/`rolling_median` `.over('Symbol')`, sink",
+                    ),
+                )
+            ],
+        ),
+        "",
+        "## Goals",
+        "",
+        table(
+            ("goal", "measured", "limit", "verdict"),
+            [
+                (
+                    g.name,
+                    f"{_fmt(g.measured, 2)} {g.unit}",
+                    f"{'<' if g.strict else '<='} {_fmt(g.limit, 1)} {g.unit}",
+                    g.verdict,
+                )
+                for g in evaluate_goals(results)
+            ],
+        ),
+        "",
+    ]
+    out += _train_section(results)
+    out += _runner_section(results)
+    out += _incremental_section(results)
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _train_section(results: dict) -> list[str]:
+    train = results.get("train") or {}
+    if not train.get("metrics"):
+        return ["## Train", "", "No train metrics (the train stage did not run).", ""]
+    rows = []
+    for split in ("random_80_20", "time_split"):
+        for model in ("chosen", "random_forest_reference", "naive_vol_moving_avg"):
+            entry = _get(train, "metrics", split, model) or {}
+            rows.append(
+                (
+                    split,
+                    model,
+                    _fmt(entry.get("mae"), 0),
+                    _fmt(entry.get("r2"), 3),
+                    _fmt(entry.get("fit_seconds")),
+                    _fmt(_scaled(entry.get("model_bytes"), MB), 2),
+                    _fmt(entry.get("rows"), 0),
+                )
+            )
+    return [
+        "## Train",
+        "",
+        f"From the train output (`metrics.json`, `model.json`): chosen model "
+        f"{train.get('library', 'n/a')}, trained on {_fmt(train.get('training_rows'), 0)} rows, model file "
+        f"{_fmt(_scaled(train.get('model_bytes'), MB), 2)} MB.",
+        "",
+        table(("split", "model", "MAE", "R²", "fit s", "model MB", "test rows"), rows),
+        "",
+    ]
+
+
+def _runner_section(results: dict) -> list[str]:
+    datums = results.get("runner_datums")
+    out = ["## Runner: 8,000 trivial datums", ""]
+    if not isinstance(datums, dict) or "error" in (datums or {}):
+        reason = (
+            (datums or {}).get("error", "bench.runner_datums is not available")
+            if isinstance(datums, dict)
+            else "bench.runner_datums is not available"
+        )
+        return [*out, f"Not measured: {reason}.", ""]
+    rows = [(k, _fmt(v, 2) if isinstance(v, int | float) else str(v)) for k, v in datums.items()]
+    return [
+        *out,
+        "`bench.runner_datums.measure(workdir, n_datums=8000)`:",
+        "",
+        table(("measure", "value"), rows),
+        "",
+    ]
+
+
+def _incremental_section(results: dict) -> list[str]:
+    inc = results.get("incremental")
+    rerun = results.get("rerun_no_change") or {}
+    out = ["## Re-run and incremental case", ""]
+    if rerun:
+        out += [
+            f"`run` again with nothing changed: {_fmt(rerun.get('seconds'), 2)} s, "
+            f"jobs: {rerun.get('jobs', 0)}.",
+            "",
+        ]
+    if not inc:
+        return [*out, "Incremental case not measured.", ""]
+    rows = [
+        (name, _fmt(d.get("seconds"), 2), _fmt(d.get("processed"), 0), _fmt(d.get("skipped"), 0))
+        for name, d in (inc.get("datums") or {}).items()
+    ]
+    return [
+        *out,
+        f"`{inc.get('path')}` changed ({inc.get('change')}), then `put file` "
+        f"({_fmt(inc.get('put_seconds'), 2)} s) and `run`: the new model was written "
+        f"{_fmt(inc.get('model_written_after'), 1)} s after `run` started "
+        f"({_fmt(inc.get('run_seconds'), 1)} s for the whole `run` command).",
+        "",
+        table(("stage", "job s", "datums run", "skipped"), rows),
+        "",
+    ]
+
+
+def write_report(path: Path, results: dict) -> None:
+    """Write the report to ``path``, keeping the notes below NOTES_MARKER of an existing file."""
+    path = Path(path)
+    notes = ""
+    if path.exists():
+        old = path.read_text(encoding="utf-8")
+        if NOTES_MARKER in old:
+            notes = old.split(NOTES_MARKER, 1)[1].lstrip("\n")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = render_markdown(results) + "\n" + NOTES_MARKER + "\n" + (("\n" + notes) if notes else "")
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)

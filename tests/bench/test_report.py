@@ -1,0 +1,80 @@
+"""Goals and the Markdown report from a results dict."""
+
+from __future__ import annotations
+
+from bench.report import NOTES_MARKER, evaluate_goals, render_markdown, table, write_report
+
+
+def results() -> dict:
+    return {
+        "scale": 1.0,
+        "machine": {"logical_cores": 2, "physical_cores": 2, "memory_gb": 24.0, "python": "3.11.7"},
+        "dataset": {"files": 8049, "rows": 26_000_000, "bytes": 2_800_000_000, "scale": 1.0, "seed": 0},
+        "stages": [
+            {
+                "stage": "ingest",
+                "seconds": 30.0,
+                "rows": 26_000_000,
+                "input_bytes": 2.8e9,
+                "peak_rss": 0.6e9,
+                "processed": 8049,
+                "skipped": 0,
+            },
+            {
+                "stage": "features",
+                "seconds": 40.0,
+                "rows": 26_000_000,
+                "input_bytes": 1.0e9,
+                "peak_rss": 1.2e9,
+                "processed": 8051,
+                "skipped": 0,
+            },
+            {"stage": "train", "seconds": 90.0, "peak_rss": 3e9, "processed": 1, "skipped": 0},
+        ],
+        "baselines": {"duckdb": {"seconds": 20.0, "rows": 26_000_000}, "polars": {"seconds": 25.0}},
+        "train": {
+            "fit_seconds": 50.0,
+            "model_bytes": 300_000,
+            "metrics": {
+                "random_80_20": {"chosen": {"mae": 90.0}, "random_forest_reference": {"mae": 100.0}},
+                "time_split": {"chosen": {"mae": 110.0}, "random_forest_reference": {"mae": 100.0}},
+            },
+        },
+        "incremental": {"datums": {"ingest": {"processed": 1}, "features": {"processed": 1}}},
+    }
+
+
+def test_goals_compare_stages_with_their_baselines_and_limits():
+    goals = {g.name: g for g in evaluate_goals(results())}
+    ingest = goals["ingest time / bulk DuckDB time"]
+    assert ingest.measured == 1.5 and ingest.met is True  # at the limit is met
+    assert goals["features time / bulk polars time"].met is False  # 1.6x
+    assert goals["features peak memory (all processes)"].met is False
+    assert goals["ingest peak memory (all processes)"].met is True
+    assert goals["train: model file size"].measured == 0.3
+    assert goals["train: MAE / forest MAE (random_80_20)"].met is True
+    assert goals["train: MAE / forest MAE (time_split)"].met is False
+    assert goals["runner: 8,000 trivial datums"].met is None  # not measured
+    assert goals["incremental: features datums reprocessed"].met is True
+
+
+def test_markdown_has_the_stage_table_and_verdicts():
+    text = render_markdown(results())
+    assert "| ingest | 30.0 | 26,000,000 | 866,667 | 2,800 | 93.3 | 0.60 |" in text
+    assert "**missed**" in text and "not measured" in text
+    assert "|:---|" in text
+
+
+def test_table_aligns_columns():
+    assert table(("a", "b"), [(1, 2)]) == "| a | b |\n|:---|---:|\n| 1 | 2 |"
+
+
+def test_write_report_keeps_the_notes_below_the_marker(tmp_path):
+    doc = tmp_path / "benchmarks.md"
+    write_report(doc, results())
+    assert doc.read_text().rstrip().endswith(NOTES_MARKER)
+    doc.write_text(doc.read_text() + "\n## Why features missed\n\nprofile...\n")
+    write_report(doc, {**results(), "scale": 0.5})
+    text = doc.read_text()
+    assert "SCALE=0.5" in text and text.count(NOTES_MARKER) == 1
+    assert text.endswith("## Why features missed\n\nprofile...\n")
