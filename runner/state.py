@@ -52,11 +52,13 @@ def new_id() -> str:
     return uuid.uuid4().hex
 
 
-def write_json_atomic(path: Path, doc: Any) -> None:
+def write_json_atomic(path: Path, doc: Any, compact: bool = False) -> None:
+    """Write ``doc`` as JSON under a temporary name, then rename it to ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    text = json.dumps(doc, separators=(",", ":")) if compact else json.dumps(doc, indent=1, sort_keys=True)
     with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(doc, fh, indent=1, sort_keys=True)
+        fh.write(text)
     os.replace(tmp, path)
 
 
