@@ -1,7 +1,8 @@
 """gunicorn settings of the API, from environment variables.
 
-HOST (default 127.0.0.1; the image sets 0.0.0.0), PORT (8000), WORKERS (2), THREADS (1: sync
-workers; above 1: gthread workers with that many threads each), TIMEOUT (30 s), BACKLOG (2048),
+HOST (default 127.0.0.1; the image sets 0.0.0.0), PORT (8000), WORKERS (2), THREADS (2: gthread
+workers with that many threads each, keep-alive connections; 1: sync workers, one request per
+connection; docs/load-test.md compares them), TIMEOUT (30 s), BACKLOG (2048),
 ACCESS_LOG (set to 1 to log each request to stderr; off by default, it costs throughput).
 API_PROFILE_DIR: when set, each worker runs cProfile from its start to its exit and writes
 ``<dir>/worker-<pid>.prof`` (used by the load test to show where a request's time goes).
@@ -15,6 +16,9 @@ from __future__ import annotations
 
 import cProfile
 import os
+import pstats
+import threading
+import time
 from typing import Any
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -30,7 +34,7 @@ def _int_env(name: str, default: int) -> int:
 
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{_int_env('PORT', 8000)}"
 workers = _int_env("WORKERS", 2)
-threads = _int_env("THREADS", 1)
+threads = _int_env("THREADS", 2)
 worker_class = "gthread" if threads > 1 else "sync"
 timeout = _int_env("TIMEOUT", 30)
 backlog = _int_env("BACKLOG", 2048)
@@ -48,21 +52,39 @@ if os.environ.get("CONTROL_SOCKET"):
     control_socket = os.environ["CONTROL_SOCKET"]
 
 _PROFILE_DIR = os.environ.get("API_PROFILE_DIR")
+#: This worker's profilers, one per thread that handled requests (cProfile sees one thread each).
 _PROFILERS: dict[int, cProfile.Profile] = {}
 
 
-def post_worker_init(worker: Any) -> None:
-    """Start profiling the worker's request loop (model already loaded) when API_PROFILE_DIR is set."""
-    if _PROFILE_DIR:
-        profiler = cProfile.Profile()
-        _PROFILERS[os.getpid()] = profiler
+def _profile_this_thread() -> None:
+    thread = threading.get_ident()
+    if thread not in _PROFILERS:
+        # API_PROFILE_CLOCK=thread: each thread's CPU time (no waits, no other threads' time).
+        clock = time.thread_time if os.environ.get("API_PROFILE_CLOCK") == "thread" else time.perf_counter
+        profiler = cProfile.Profile(clock)
+        _PROFILERS[thread] = profiler
         profiler.enable()
 
 
+def post_worker_init(worker: Any) -> None:
+    """Start profiling the worker's main loop (model already loaded) when API_PROFILE_DIR is set."""
+    if _PROFILE_DIR:
+        _profile_this_thread()
+
+
+def pre_request(worker: Any, req: Any) -> None:
+    """Under gthread workers requests run in pool threads: profile each of them too."""
+    if _PROFILE_DIR:
+        _profile_this_thread()
+
+
 def worker_exit(server: Any, worker: Any) -> None:
-    """Write the worker's profile, if one was started."""
-    profiler = _PROFILERS.pop(os.getpid(), None)
-    if profiler is not None:
+    """Write the worker's profile (all its threads merged), if profiling."""
+    if not _PROFILERS:
+        return
+    for profiler in _PROFILERS.values():
         profiler.disable()
-        os.makedirs(_PROFILE_DIR, exist_ok=True)
-        profiler.dump_stats(os.path.join(_PROFILE_DIR, f"worker-{os.getpid()}.prof"))
+    stats = pstats.Stats(*_PROFILERS.values())
+    _PROFILERS.clear()
+    os.makedirs(_PROFILE_DIR, exist_ok=True)
+    stats.dump_stats(os.path.join(_PROFILE_DIR, f"worker-{os.getpid()}.prof"))

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-GUNICORN_CONF = REPO_ROOT / "api" / "gunicorn_conf.py"
+#: gunicorn's --config, as the image's CMD and specs/serve.json give it (api/ importable from REPO_ROOT).
+GUNICORN_CONF = "python:api.gunicorn_conf"
 
 
 class ServerStartError(RuntimeError):
@@ -85,7 +86,7 @@ def running_server(
     *,
     port: int | None = None,
     workers: int = 2,
-    threads: int = 1,
+    threads: int = 2,
     provenance: Path | None = None,
     log_path: Path | None = None,
     env: Mapping[str, str] | None = None,
@@ -107,7 +108,7 @@ def running_server(
         **({"MODEL_PROVENANCE": str(provenance)} if provenance else {}),
         **(env or {}),
     }
-    cmd = [sys.executable, "-m", "gunicorn", "--config", str(GUNICORN_CONF), "api.wsgi:app"]
+    cmd = [sys.executable, "-m", "gunicorn", "--config", GUNICORN_CONF, "api.wsgi:app"]
     with open(log_path, "wb") as log_file:
         process = subprocess.Popen(
             cmd, cwd=REPO_ROOT, env=server_env, stdout=log_file, stderr=subprocess.STDOUT

@@ -55,5 +55,5 @@ def server(
 ) -> Iterator[Server]:
     """The real API: gunicorn with api/gunicorn_conf.py, 2 workers, on a free loopback port."""
     log_path = tmp_path_factory.mktemp("server") / "gunicorn.log"
-    with running_server(model_dir, provenance=provenance_file, log_path=log_path, threads=4) as live:
+    with running_server(model_dir, provenance=provenance_file, log_path=log_path) as live:
         yield live
