@@ -133,3 +133,20 @@ def test_stages_ingest_and_the_independent_build_give_the_same_features(
         a = pq.read_table(tmp_path / "a" / "out" / rel, columns=numbers)
         b = pq.read_table(tmp_path / "b" / "out" / rel, columns=numbers)
         assert a.equals(b), rel
+
+
+def test_other_readers_read_the_output_identically(sample_features: tuple[Path, Path]) -> None:
+    """The output uses BYTE_STREAM_SPLIT for floats: polars, DuckDB and pandas must all read it."""
+    import duckdb
+    import polars as pl
+
+    _, out = sample_features
+    path = out / "stocks" / "NVDA.parquet"
+    reference = pq.read_table(path).to_pandas()
+    for name, frame in (
+        ("pandas", pd.read_parquet(path)),
+        ("polars", pl.read_parquet(path).to_pandas()),
+        ("duckdb", duckdb.sql(f"SELECT * FROM read_parquet('{path}')").df()),
+    ):
+        assert list(frame.columns) == FEATURES_SCHEMA.names, name
+        pd.testing.assert_frame_equal(frame, reference, check_dtype=False, obj=name)
