@@ -11,12 +11,14 @@ from __future__ import annotations
 import logging
 import os
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from runner.objects import Blob, ObjectStore
 from runner.state import Commit, Manifest, State, StateError
 
 log = logging.getLogger(__name__)
+COPY_THREADS = 4
 
 
 def _norm(path: str) -> str:
@@ -50,11 +52,15 @@ def collect_source(store: ObjectStore, source: Path, target: str, recursive: boo
         if not recursive:
             raise StateError(f"{source} is a folder: add -r to put every file below it")
         base = len(str(source).rstrip("/")) + 1
+        sources = []
         for dirpath, dirs, names in os.walk(source):
             dirs.sort()
-            for name in sorted(names):
-                full = os.path.join(dirpath, name)
-                files[_norm(f"{target}/{full[base:]}")] = store.add_copy(full)
+            sources += [os.path.join(dirpath, name) for name in sorted(names)]
+        # hashing (blake2b) and copying (sendfile) release the GIL: a few threads use every core
+        with ThreadPoolExecutor(max_workers=COPY_THREADS) as pool:
+            blobs = pool.map(store.add_copy, sources, chunksize=16)
+            for full, blob in zip(sources, blobs, strict=True):
+                files[_norm(f"{target}/{full[base:]}")] = blob
         return files
     if source.is_file():
         dest = f"{target}/{source.name}" if target.endswith("/") else target
