@@ -78,3 +78,11 @@ def test_write_report_keeps_the_notes_below_the_marker(tmp_path):
     text = doc.read_text()
     assert "SCALE=0.5" in text and text.count(NOTES_MARKER) == 1
     assert text.endswith("## Why features missed\n\nprofile...\n")
+
+
+def test_incremental_goal_wants_exactly_one_datum():
+    data = results()
+    data["incremental"]["datums"]["ingest"]["processed"] = 0
+    goals = {g.name: g for g in evaluate_goals(data)}
+    assert goals["incremental: ingest datums reprocessed"].met is False
+    assert goals["incremental: features datums reprocessed"].relation == "="
