@@ -66,8 +66,11 @@ def process_file(source: Path, target: Path) -> int:
         result = add_features(table)
     except FeaturesInputError as exc:
         raise FeaturesError(f"features: {source}: {exc}") from None
-    with atomic_path(target) as tmp:
-        pq.write_table(result, tmp, **PARQUET_WRITE_OPTIONS)
+    try:
+        with atomic_path(target) as tmp:
+            pq.write_table(result, tmp, **PARQUET_WRITE_OPTIONS)
+    except OSError as exc:
+        raise FeaturesError(f"features: {target}: cannot write the output: {exc}") from None
     return result.num_rows
 
 
@@ -113,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         files, rows = run(args.ingest, args.out)
     except FeaturesError as exc:
-        print(exc, file=sys.stderr)
+        print(" ".join(str(exc).splitlines()), file=sys.stderr)  # one line, whatever the cause said
         return 1
     log.info(
         "features: %d file(s), %d rows from %s to %s in %.2f s",

@@ -108,7 +108,9 @@ def test_bad_content_fails_naming_file_and_row_and_leaves_no_partial_output(
     assert not out.exists() or files_under(out) == []
 
 
-def test_failed_write_leaves_no_temporary_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failed_write_is_one_line_and_leaves_no_temporary_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     ingest, out = tmp_path / "ingest", tmp_path / "out"
     (ingest / "stocks").mkdir(parents=True)
     pq.write_table(ingest_table([1, 2], [1.0, 2.0]), ingest / "stocks" / "X.parquet")
@@ -118,8 +120,11 @@ def test_failed_write_leaves_no_temporary_file(tmp_path: Path, monkeypatch: pyte
         raise OSError("disk full")
 
     monkeypatch.setattr(pq, "write_table", failing_write)
-    with pytest.raises(OSError, match="disk full"):
-        main(["--ingest", str(ingest), "--out", str(out)])
+    assert main(["--ingest", str(ingest), "--out", str(out)]) == 1
+    assert (
+        capsys.readouterr().err
+        == f"features: {out / 'stocks' / 'X.parquet'}: cannot write the output: disk full\n"
+    )
     assert files_under(out) == []
 
 
