@@ -337,3 +337,12 @@ def test_help_explains_every_verb_with_an_example(runner: Runner) -> None:
         ["graph"],
     ):
         assert "example:" in runner(*argv, "--help").out
+
+
+def test_datum_timeout_fails_the_datum(runner: Runner, tmp_path: Path) -> None:
+    write_files(tmp_path / "data", {"f": "x"})
+    runner("put", "file", "-r", "raw@master:/", "-f", str(tmp_path / "data"))
+    cmd = stage_cmd("slow", "/pfs/out", "/pfs/raw", "30")
+    spec = write_spec(tmp_path / "s", "slowp", pfs("raw", "/*"), cmd, datumTimeout="0.5s", datumTries=1)
+    runner("create", "pipeline", "-f", str(spec))
+    assert "datum timed out after 0.5s (datumTimeout)" in runner("run", expect=1).err
