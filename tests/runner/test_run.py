@@ -263,7 +263,7 @@ def test_head_files_are_read_only_hard_links(runner: Runner, tmp_path: Path) -> 
     setup_copy(runner, tmp_path)
     runner("run")
     f = runner.state / "copy" / "master" / "a" / "1.txt"
-    assert (f.stat().st_nlink >= 2 and not os.access(f, os.W_OK)) or os.geteuid() == 0
+    assert f.stat().st_nlink >= 2, "a hard link into the object store"
     assert oct(f.stat().st_mode & 0o777) == "0o444"
 
 
