@@ -17,6 +17,7 @@ import contextlib
 import logging
 import multiprocessing
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -90,6 +91,24 @@ class PeakRss:
         self._thread.join()
 
 
+def cpu_seconds() -> float:
+    """CPU (user + system) of this process, its threads, and its children that have ended."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+class Timed:
+    """Wall and CPU seconds of a block (CPU: a load-independent check on a shared machine)."""
+
+    def __enter__(self) -> Timed:
+        self.wall, self.cpu = time.perf_counter(), cpu_seconds()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wall, self.cpu = time.perf_counter() - self.wall, cpu_seconds() - self.cpu
+
+
 def run_duckdb(root: Path, target: Path) -> float:
     import duckdb
 
@@ -125,7 +144,7 @@ def run_ingest(root: Path, out: Path, processes: int = 2) -> float:
         return time.perf_counter() - started
 
 
-def run_runner(raw: Path, state: Path) -> float:
+def run_runner(raw: Path, state: Path) -> Timed:
     """``put file`` (not timed), then ``python -m runner run`` of specs/ingest.json (timed)."""
     shutil.rmtree(state, ignore_errors=True)
     env = {**os.environ, "PFS_STATE": str(state)}
@@ -137,9 +156,9 @@ def run_runner(raw: Path, state: Path) -> float:
 
     runner("create", "pipeline", "-f", "specs/ingest.json")
     runner("put", "file", "-r", "raw@master:/", "-f", str(raw))
-    started = time.perf_counter()
-    runner("run")
-    return time.perf_counter() - started
+    with Timed() as timed:
+        runner("run")
+    return timed
 
 
 def main() -> None:
@@ -155,27 +174,29 @@ def main() -> None:
         rows = generate(raw, args.files)
         print(f"generated {args.files} files, {rows} rows under {raw}")
     csv_bytes = sum(p.stat().st_size for p in raw.glob("*/*.csv"))
+    args.dir.mkdir(parents=True, exist_ok=True)
     for name in ("duck.parquet", "out"):
         shutil.rmtree(args.dir / name, ignore_errors=True)
         (args.dir / name).unlink(missing_ok=True) if (args.dir / name).is_file() else None
-    with PeakRss() as duck_rss:
-        duck = run_duckdb(raw, args.dir / "duck.parquet")
-    with PeakRss() as ingest_rss:
-        ingest = run_ingest(raw, args.dir / "out")
+    with PeakRss() as duck_rss, Timed() as duck:
+        run_duckdb(raw, args.dir / "duck.parquet")
+    with PeakRss() as ingest_rss, Timed() as ingest:
+        run_ingest(raw, args.dir / "out")
     n_files = len(list(raw.glob("*/*.csv")))
-    print(f"{csv_bytes / 1e6:.0f} MB of CSV in {n_files} files")
-    print(f"duckdb bulk        {duck:6.2f} s   peak RSS {duck_rss.peak / 1e6:6.0f} MB")
-    print(
-        f"ingest 2 workers   {ingest:6.2f} s   peak RSS {ingest_rss.peak / 1e6:6.0f} MB   "
-        f"ratio {ingest / duck:.2f}"
-    )
+    print(f"{csv_bytes / 1e6:.0f} MB of CSV in {n_files} files; load average {os.getloadavg()[0]:.1f}")
+
+    def line(label: str, timed: Timed, rss: PeakRss) -> str:
+        return (
+            f"{label:<19}{timed.wall:7.2f} s wall (x{timed.wall / duck.wall:.2f}) "
+            f"{timed.cpu:7.2f} s CPU (x{timed.cpu / duck.cpu:.2f})   peak RSS {rss.peak / 1e6:5.0f} MB"
+        )
+
+    print(line("duckdb bulk", duck, duck_rss))
+    print(line("ingest 2 workers", ingest, ingest_rss))
     if args.runner:
         with PeakRss() as runner_rss:
             through_runner = run_runner(raw, args.dir / "pfs")
-        print(
-            f"ingest via runner  {through_runner:6.2f} s   peak RSS {runner_rss.peak / 1e6:6.0f} MB   "
-            f"ratio {through_runner / duck:.2f}"
-        )
+        print(line("ingest via runner", through_runner, runner_rss))
     print("goal: ingest <= 1.5 x duckdb, peak RSS < 1 GB")
 
 

@@ -104,3 +104,11 @@ def test_files_outside_stocks_and_etfs_are_ignored_with_a_warning(raw: Path, ing
     assert sorted(p.name for p in out.rglob("*.parquet")) == ["A.parquet"]
     warnings = capsys.readouterr().err
     assert "other" in warnings and "notes.txt" in warnings
+
+
+def test_single_price_file_must_lie_in_stocks_or_etfs(raw: Path, ingest: Ingest, capsys) -> None:
+    path = write_price(raw, "misc/A.csv", [GOOD])
+    code, out = ingest(path)
+    assert code == 1
+    assert "must lie in stocks/ or etfs/" in capsys.readouterr().err
+    assert not out.exists()
