@@ -245,7 +245,9 @@ def _register(state: State, specs: list[Spec], replace: bool, reprocess: bool, v
             if repo not in names | existing and state.create_repo(repo):
                 out.append(f"created input repo {repo}")
         if state.has_repo(spec.name) and state.repo_info(spec.name).get("type") != "output":
-            raise StateError(f"pipeline {spec.name!r}: a repo of that name exists and is not its output")
+            if state.branches(spec.name):
+                raise StateError(f"pipeline {spec.name!r}: a repo of that name exists and is not its output")
+            state.delete_repo(spec.name)  # an empty repo made for a pipeline read before it was created
         state.create_repo(spec.name, kind="output", description=f"output of pipeline {spec.name}")
         old = None if spec.name not in existing else state.pipeline(spec.name)
         record = {

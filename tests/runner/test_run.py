@@ -346,3 +346,12 @@ def test_datum_timeout_fails_the_datum(runner: Runner, tmp_path: Path) -> None:
     spec = write_spec(tmp_path / "s", "slowp", pfs("raw", "/*"), cmd, datumTimeout="0.5s", datumTries=1)
     runner("create", "pipeline", "-f", str(spec))
     assert "datum timed out after 0.5s (datumTimeout)" in runner("run", expect=1).err
+
+
+def test_a_pipeline_may_be_created_after_the_pipeline_reading_it(runner: Runner, tmp_path: Path) -> None:
+    later = write_spec(tmp_path / "a", "later", pfs("copy", "/"), stage_cmd("copy", "/pfs/out", "/pfs/copy"))
+    assert "created input repo copy" in runner("create", "pipeline", "-f", str(later)).out
+    setup_copy(runner, tmp_path)
+    out = runner("run").out
+    assert out.index("copy: job") < out.index("later: job")
+    assert runner.head_files("later") == runner.head_files("copy")
