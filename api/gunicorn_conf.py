@@ -66,6 +66,19 @@ def _profile_this_thread() -> None:
         profiler.enable()
 
 
+def on_starting(server: Any) -> None:
+    """In the master, before any worker: check the model folder, stop at once with one line if wrong."""
+    from api.app import API_FEATURES, DEFAULTS, config_from_env
+    from api.model import ModelLoadError, read_metadata
+
+    try:
+        model_dir = config_from_env().get("MODEL_DIR", DEFAULTS["MODEL_DIR"])
+        read_metadata(model_dir, API_FEATURES)
+    except (ModelLoadError, ValueError) as exc:
+        server.log.error("api: cannot serve: %s", exc)
+        raise SystemExit(3) from None
+
+
 def post_worker_init(worker: Any) -> None:
     """Start profiling the worker's main loop (model already loaded) when API_PROFILE_DIR is set."""
     if _PROFILE_DIR:

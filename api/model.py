@@ -15,10 +15,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import lightgbm
 import numpy as np
+
+if TYPE_CHECKING:
+    import lightgbm
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +114,24 @@ def _highest_raw_output(booster: lightgbm.Booster) -> float:
     return sum(top_leaf(tree["tree_structure"]) for tree in booster.dump_model()["tree_info"])
 
 
+def read_metadata(model_dir: Path, expected_features: Sequence[str] | None = None) -> dict[str, Any]:
+    """model.json of ``model_dir``, checked (without loading the model: cheap, no LightGBM import).
+
+    gunicorn's master calls it before forking workers, so a missing or wrong model folder
+    stops the server at once with one line instead of failing in every worker.
+    """
+    model_dir = Path(model_dir)
+    if not model_dir.is_dir():
+        raise ModelLoadError(f"{model_dir}: model folder not found (has the train stage run?)")
+    meta_path = model_dir / "model.json"
+    metadata = _read_json(meta_path, "model metadata")
+    _checked_metadata(metadata, meta_path, expected_features)
+    model_file = model_dir / str(metadata.get("model_file", "model.txt"))
+    if not model_file.is_file():
+        raise ModelLoadError(f"{model_file}: model file not found (named by {meta_path.name})")
+    return metadata
+
+
 def load_model(
     model_dir: Path,
     provenance_file: Path | None = None,
@@ -121,12 +141,10 @@ def load_model(
 
     Raises ModelLoadError with a message naming the file when anything is missing or wrong.
     """
+    import lightgbm  # here, not at import time: read_metadata runs in gunicorn's master
+
     model_dir = Path(model_dir)
-    if not model_dir.is_dir():
-        raise ModelLoadError(f"{model_dir}: model folder not found (has the train stage run?)")
-    meta_path = model_dir / "model.json"
-    metadata = _read_json(meta_path, "model metadata")
-    _checked_metadata(metadata, meta_path, expected_features)
+    metadata = read_metadata(model_dir, expected_features)
     model_file = model_dir / str(metadata.get("model_file", "model.txt"))
     try:
         model_bytes = model_file.read_bytes()

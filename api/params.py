@@ -68,6 +68,17 @@ def parse_query(args: Any, features: Sequence[str]) -> np.ndarray:
     return row
 
 
+def _json_type(value: Any) -> str:
+    """The JSON name of a decoded value's type (for messages)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    return {str: "string", list: "array"}.get(type(value), "object")
+
+
 def _reject_constant(name: str) -> float:
     raise ValueError(f"{name} is not valid JSON")
 
@@ -90,7 +101,7 @@ def _object_keeping_repeats(pairs: list[tuple[str, Any]]) -> _JsonObject:
 def _json_value(name: str, value: Any) -> float:
     # bool is an int in Python but not a number in JSON's sense.
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise RequestError(name, f"{name} must be a JSON number, got {type(value).__name__}")
+        raise RequestError(name, f"{name} must be a JSON number, got {_json_type(value)}")
     try:
         number = float(value)
     except OverflowError:
@@ -107,14 +118,14 @@ def parse_batch(body: bytes, features: Sequence[str], max_rows: int) -> np.ndarr
     except ValueError as exc:  # includes UnicodeDecodeError and JSONDecodeError
         raise RequestError("body", f"body is not valid JSON: {exc}") from None
     if not isinstance(data, list):
-        raise RequestError("body", f"body must be a JSON list of objects, got {type(data).__name__}")
+        raise RequestError("body", f"body must be a JSON list of objects, got {_json_type(data)}")
     if len(data) > max_rows:
         raise RequestError("body", f"body has {len(data)} rows; at most {max_rows} per request", status=413)
     rows = np.empty((len(data), len(features)), dtype=np.float64)
     expected = set(features)
     for r, item in enumerate(data):
         if not isinstance(item, dict):
-            raise RequestError(f"[{r}]", f"[{r}] must be an object, got {type(item).__name__}")
+            raise RequestError(f"[{r}]", f"[{r}] must be an object, got {_json_type(item)}")
         if item.repeated is not None:
             where = f"[{r}].{item.repeated}"
             raise RequestError(where, f"parameter {where} is given more than once; give it once")

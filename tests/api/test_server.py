@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 import requests
 
-from api.devtools.server import Server
+from api.devtools.server import Server, ServerStartError, running_server
 
 GOOD = {"vol_moving_avg": "2500000", "adj_close_rolling_med": "41.5"}
 
@@ -160,3 +161,12 @@ def test_server_log_has_no_error(server: Server) -> None:
     log = server.log_path.read_text()
     assert "Traceback" not in log
     assert "[ERROR]" not in log
+
+
+def test_unservable_model_stops_gunicorn_with_one_clear_line(tmp_path: Path) -> None:
+    (tmp_path / "model.json").write_text("{not json")
+    with pytest.raises(ServerStartError) as caught, running_server(tmp_path, log_path=tmp_path / "g.log"):
+        pass
+    assert "api: cannot serve:" in str(caught.value)
+    assert "model.json" in str(caught.value)
+    assert "Traceback" not in (tmp_path / "g.log").read_text()
