@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from runner.datums import compute_datums
+from runner.datums import UnsupportedInput, compute_datums
 from runner.graph import mermaid
 from runner.jobs import JobFailed, last_line, run_pipelines, task_inputs
 from runner.putfile import delete_file, put_file
@@ -618,7 +618,7 @@ def main(argv: list[str] | None = None) -> int:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         return 2
-    except (StateError, JobFailed, ValueError) as exc:
+    except (StateError, JobFailed, UnsupportedInput) as exc:
         print(f"runner: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

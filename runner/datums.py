@@ -22,6 +22,11 @@ from dataclasses import dataclass
 from runner.spec import Input, PfsInput
 from runner.state import Manifest
 
+
+class UnsupportedInput(ValueError):
+    """An input the local runner cannot expand (join, group, cron)."""
+
+
 #: (path, hash, size) of one input file.
 FileRef = tuple[str, str, int]
 
@@ -113,7 +118,9 @@ def _expand(
         return [tuple(itertools.chain.from_iterable(combo)) for combo in itertools.product(*parts)]
     if node.operator == "union":
         return [d for part in parts for d in part]
-    raise ValueError(f"{node.operator} inputs are not supported by the local runner (only pfs, cross, union)")
+    raise UnsupportedInput(
+        f"{node.operator} inputs are not supported by the local runner (pfs, cross, union are)"
+    )
 
 
 def datum_id(inputs: tuple[DatumInput, ...]) -> str:

@@ -144,6 +144,7 @@ class Stager:
 
     def stage(self, task: Task) -> None:
         dirs, links = _input_files(task, str(self.pfs))
+        self.out.mkdir(exist_ok=True)  # in case the previous datum's code removed it
         for stale in sorted(self.dirs - dirs, key=len, reverse=True):
             shutil.rmtree(stale, ignore_errors=True)
         for new in sorted(dirs - self.dirs, key=len):
