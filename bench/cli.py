@@ -10,7 +10,7 @@ from pathlib import Path
 
 from bench.commands import CommandFailed
 from bench.pipeline import REPO_ROOT, Bench, BenchConfig
-from bench.report import evaluate_goals, write_report
+from bench.report import STAGES_HEADING, evaluate_goals, render_markdown, write_report
 
 EXAMPLE = """examples:
   make bench                    # SCALE=1.0: ~26 M rows; writes docs/benchmarks.md
@@ -62,9 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     results_file = work / "results.json"
     results_file.write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
     write_report(doc, results)
-    print("== goals")
-    for goal in evaluate_goals(results):
-        measured = "n/a" if goal.measured is None else f"{goal.measured:,.2f}"
-        print(f"    {goal.verdict:>12}  {goal.name}: {measured} {goal.unit} (limit {goal.limit:g})")
+    report = render_markdown(results)
+    print("\n" + report[report.index(STAGES_HEADING) :], end="")
+    missed = [g.name for g in evaluate_goals(results) if g.met is False]
+    print(f"\nbench: {len(missed)} goal(s) missed{': ' + '; '.join(missed) if missed else ''}")
     print(f"bench: report {doc}, raw numbers {results_file}")
     return 0

@@ -205,6 +205,7 @@ class Bench:
 
     def runner_datums(self) -> None:
         if not self.config.runner_datums:
+            self.results["runner_datums"] = {"error": "skipped (--no-runner-datums)"}
             return
         self.echo("== runner: 8,000 trivial datums (bench.runner_datums)")
         try:

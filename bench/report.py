@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 NOTES_MARKER = "<!-- Everything above is written by `make bench`; notes below this line are kept. -->"
+STAGES_HEADING = "## Pipeline stages (first run, fresh state)"
 GB = 1e9
 MB = 1e6
 
@@ -249,7 +250,7 @@ def render_markdown(results: dict) -> str:
         "rows to their most recent `scale` share (at least one row), so datum counts stay those of the "
         "real dataset at any scale.",
         "",
-        "## Pipeline stages (first run, fresh state)",
+        STAGES_HEADING,
         "",
         table(STAGE_HEADER, stage_rows(results.get("stages", []))),
         "",
