@@ -82,13 +82,23 @@ def _parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="python -m runner",
         description=DESCRIPTION,
+        epilog="one example per verb:\n  "
+        + "\n  ".join(v.split("\n")[0] for v in EXAMPLES.values())
+        + "\n\nEach verb explains itself: python -m runner <verb> [<what>] --help",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         parents=[common],
     )
     verbs = top.add_subparsers(dest="verb", required=True, metavar="VERB")
 
     def verb(name: str, help_: str) -> argparse._SubParsersAction:
-        p = verbs.add_parser(name, help=help_, description=help_)
+        examples = "\n  ".join(v for k, v in EXAMPLES.items() if k.startswith(f"{name} "))
+        p = verbs.add_parser(
+            name,
+            help=help_,
+            description=help_,
+            epilog=f"examples:\n  {examples}",
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         return p.add_subparsers(dest="noun", required=True, metavar="WHAT")
 
     def sub(group: Any, parent: str, name: str, help_: str) -> argparse.ArgumentParser:

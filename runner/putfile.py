@@ -57,10 +57,13 @@ def collect_source(store: ObjectStore, source: Path, target: str, recursive: boo
             dirs.sort()
             sources += [os.path.join(dirpath, name) for name in sorted(names)]
         # hashing (blake2b) and copying (sendfile) release the GIL: a few threads use every core
-        with ThreadPoolExecutor(max_workers=COPY_THREADS) as pool:
-            blobs = pool.map(store.add_copy, sources, chunksize=16)
-            for full, blob in zip(sources, blobs, strict=True):
-                files[_norm(f"{target}/{full[base:]}")] = blob
+        pool = ThreadPoolExecutor(max_workers=COPY_THREADS)
+        try:
+            blobs = list(pool.map(store.add_copy, sources))
+        finally:  # on Ctrl-C, don't wait for the files not started yet
+            pool.shutdown(wait=True, cancel_futures=True)
+        for full, blob in zip(sources, blobs, strict=True):
+            files[_norm(f"{target}/{full[base:]}")] = blob
         return files
     if source.is_file():
         dest = f"{target}/{source.name}" if target.endswith("/") else target
