@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import zipfile
 from pathlib import Path
 
+from runner.jobs import Progress
 from tests.runner.conftest import Runner
 from tests.runner.helpers import pfs, stage_cmd, write_files, write_spec
 
@@ -355,3 +357,43 @@ def test_a_pipeline_may_be_created_after_the_pipeline_reading_it(runner: Runner,
     out = runner("run").out
     assert out.index("copy: job") < out.index("later: job")
     assert runner.head_files("later") == runner.head_files("copy")
+
+
+def test_python_m_stages_run_warm_in_at_most_parallelism_workers(runner: Runner, tmp_path: Path) -> None:
+    data = write_files(tmp_path / "data", {f"f{i}": str(i) for i in range(8)})
+    runner("put", "file", "-r", "raw@master:/", "-f", str(data))
+    warm = write_spec(
+        tmp_path / "s",
+        "warm",
+        pfs("raw", "/*"),
+        stage_cmd("env", "/pfs/out"),
+        parallelismSpec={"constant": 2},
+    )
+    cold = write_spec(
+        tmp_path / "s", "cold", pfs("raw", "/*"), ["bash", "-c", " ".join(stage_cmd("env", "/pfs/out"))]
+    )
+    runner("create", "pipeline", "-f", str(warm))
+    runner("create", "pipeline", "-f", str(cold))
+    runner("run")
+    warm_values = [json.loads(t) for t in runner.head_files("warm").values()]
+    pids = {v["pid"] for v in warm_values}
+    assert 1 <= len(pids) <= 2 and os.getpid() not in pids
+    # every datum of one worker saw the same imported module: it was imported once per worker
+    assert len({v["loaded_token"] for v in warm_values}) == len(pids)
+    cold_values = [json.loads(t) for t in runner.head_files("cold").values()]
+    assert len({v["pid"] for v in cold_values}) == 8 and len({v["loaded_token"] for v in cold_values}) == 8
+
+
+def test_progress_line_only_on_a_terminal() -> None:
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    tty, pipe = Tty(), io.StringIO()
+    for stream in (tty, pipe):
+        progress = Progress("ingest", 10, stream)
+        progress.done = 4
+        progress.tick(force=True)
+        progress.close()
+    assert "\ringest  4/10 datums" in tty.getvalue() and "/s" in tty.getvalue()
+    assert pipe.getvalue() == ""

@@ -7,6 +7,9 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+#: Set once per process, when this module is first imported: warm datums of one worker share it.
+LOADED_TOKEN = os.urandom(8).hex()
+
 
 def files_under(root: Path) -> Iterator[Path]:
     """Every file below ``root`` (staged input files are hard links), sorted."""

@@ -7,6 +7,8 @@ import os
 import sys
 from pathlib import Path
 
+from tests.runner.stages import common
+
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
@@ -14,6 +16,8 @@ def main(argv: list[str] | None = None) -> int:
     values = {name: os.environ.get(name) for name in names}
     values["argv"] = sys.argv
     values["cwd"] = os.getcwd()
+    values["pid"] = os.getpid()
+    values["loaded_token"] = common.LOADED_TOKEN
     (out / f"{os.environ['PACH_DATUM_ID']}.json").write_text(json.dumps(values))
     return 0
 
