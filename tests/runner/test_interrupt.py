@@ -3,6 +3,7 @@ next ``run`` finishes the job, reusing the datums that had finished."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -88,9 +89,16 @@ def test_killed_worker_is_replaced_and_its_datum_retried(
     _setup(runner, tmp_path, seconds="0.3")
     proc = _start_run(runner.state, repo_root)
     _wait_for_datums(runner.state, 1)
-    workers = psutil.Process(proc.pid).children()
-    assert workers, "the run has worker processes"
-    workers[0].kill()
+    busy = None
+    deadline = time.monotonic() + 10
+    while busy is None and time.monotonic() < deadline:  # a worker in the middle of a datum (its log open)
+        for worker in psutil.Process(proc.pid).children():
+            with contextlib.suppress(psutil.Error):
+                if any(f.path.endswith("datum.log") for f in worker.open_files()):
+                    busy = worker
+                    break
+    assert busy is not None, "no worker was seen running a datum"
+    busy.kill()
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err.decode()
     assert b"12 datums, 12 processed" in out
