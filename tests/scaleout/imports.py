@@ -7,6 +7,7 @@ also inside functions (lazy imports run too), followed through first-party modul
 from __future__ import annotations
 
 import ast
+import functools
 import importlib.metadata
 import re
 import sys
@@ -107,11 +108,7 @@ def installed_closure(distributions: set[str]) -> set[str]:
         if name in closure:
             continue
         closure.add(name)
-        try:
-            requires = importlib.metadata.requires(name) or []
-        except importlib.metadata.PackageNotFoundError:
-            continue
-        for requirement in requires:
+        for requirement in _requires(name):
             if "extra ==" in requirement:
                 continue
             match = _REQUIREMENT_NAME.match(requirement)
@@ -122,5 +119,17 @@ def installed_closure(distributions: set[str]) -> set[str]:
 
 def distributions_of(top_level_module: str) -> set[str]:
     """The installed distributions that provide a top-level module (e.g. sklearn -> scikit-learn)."""
-    mapping = importlib.metadata.packages_distributions()
-    return {normalise(d) for d in mapping.get(top_level_module, [])}
+    return {normalise(d) for d in _packages_distributions().get(top_level_module, [])}
+
+
+@functools.cache
+def _packages_distributions() -> dict[str, list[str]]:
+    return importlib.metadata.packages_distributions()
+
+
+@functools.cache
+def _requires(name: str) -> tuple[str, ...]:
+    try:
+        return tuple(importlib.metadata.requires(name) or ())
+    except importlib.metadata.PackageNotFoundError:
+        return ()
