@@ -34,7 +34,7 @@ examples:
   python -m deploy put-raw -f kaggle                    # download it first (Kaggle credentials)
   python -m deploy order -f specs/                      # the spec files in the order to create them
   python -m deploy repos -f specs/                      # the input repos to create first (raw)
-  python -m deploy predict-url                          # where the serve pipeline answers
+  python -m deploy predict-url                          # http://localhost:30800, where serve answers
 
 pachd address: --pachd-address, else $PACHD_ADDRESS, else the active context of pachctl's config
 (~/.pachyderm/config.json, written by `pachctl connect`), else grpc://localhost:80 (make cluster).
@@ -95,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     repos = verbs.add_parser("repos", help="print the input repos the specs read and no pipeline writes")
     repos.add_argument("-f", "--file", type=Path, default=Path("specs"), help="spec file or folder")
 
-    url = verbs.add_parser("predict-url", help="print the URL of the serve pipeline on the kind cluster")
+    url = verbs.add_parser("predict-url", help="print the base URL of the serve pipeline on the kind cluster")
     url.add_argument("--spec", type=Path, default=Path("specs/serve.json"), help="the service pipeline spec")
     url.add_argument("--kind-config", type=Path, default=Path("kind-cluster.yaml"), help="kind config")
     url.add_argument("--host", default="localhost", help="host name of the kind node's port mappings")
@@ -135,12 +135,12 @@ def run(args: argparse.Namespace, client_factory: Callable[[str | None], Client]
         print("\n".join(source_repos(load_specs(args.file))))
         return 0
     if args.verb == "predict-url":
-        from deploy.serving import predict_url, service_node_port
+        from deploy.serving import service_node_port, service_url
 
         if args.node_port:
             print(service_node_port(args.spec))
         else:
-            print(predict_url(args.spec, args.kind_config, args.host))
+            print(service_url(args.spec, args.kind_config, args.host))
         return 0
     if args.verb == "pipelines":
         from deploy.cluster import deploy_pipelines

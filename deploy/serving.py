@@ -8,9 +8,6 @@ from typing import Any
 
 import yaml
 
-#: An example query: a 30-day mean volume and a 30-day median adjusted close.
-EXAMPLE_QUERY = "vol_moving_avg=12345&adj_close_rolling_med=25"
-
 
 def service_node_port(spec_path: Path) -> int:
     """``service.externalPort`` of a service pipeline spec: the NodePort Pachyderm opens."""
@@ -34,7 +31,7 @@ def host_port_for(kind_config: Path, node_port: int) -> int:
     )
 
 
-def predict_url(spec_path: Path, kind_config: Path, host: str = "localhost") -> str:
-    """The URL of an example /predict request to the serve pipeline."""
+def service_url(spec_path: Path, kind_config: Path, host: str = "localhost") -> str:
+    """The base URL of the service pipeline on this machine: ``curl "$URL/predict?..."``."""
     port = host_port_for(kind_config, service_node_port(spec_path))
-    return f"http://{host}:{port}/predict?{EXAMPLE_QUERY}"
+    return f"http://{host}:{port}"

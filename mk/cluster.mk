@@ -97,7 +97,7 @@ else
 	$(PY) -m deploy put-raw -f "$(RAW)"
 endif
 
-predict-url: $(VENV_STAMP) ## print the URL of the serve pipeline on the kind cluster (and check its Service)
+predict-url: $(VENV_STAMP) ## print the base URL of the serve pipeline on kind (http://localhost:30800), checking its Service
 	$(call require_tools,kubectl)
 	@url="$$($(PY) -m deploy predict-url)" && port="$$($(PY) -m deploy predict-url --node-port)" && \
 	if kubectl --context "kind-$(KIND_CLUSTER)" get svc -A -o jsonpath='{.items[*].spec.ports[*].nodePort}' | tr ' ' '\n' | grep -qx "$$port"; then \

@@ -213,7 +213,9 @@ def test_order_and_repos_print_the_plan_for_the_pachctl_path(dag_specs: Path, ca
     assert capsys.readouterr().out.split() == ["raw"]
 
 
-def test_predict_url_is_the_kind_host_port_of_the_serve_node_port(tmp_path: Path, capsys) -> None:
+def test_predict_url_is_the_base_url_at_the_kind_host_port_of_the_serve_node_port(
+    tmp_path: Path, capsys
+) -> None:
     spec = tmp_path / "serve.json"
     spec.write_text(
         json.dumps({"service": {"type": "NodePort", "internalPort": 8000, "externalPort": 30800}})
@@ -225,7 +227,7 @@ def test_predict_url_is_the_kind_host_port_of_the_serve_node_port(tmp_path: Path
     )
     assert main(["predict-url", "--spec", str(spec), "--kind-config", str(kind)]) == 0
     url = capsys.readouterr().out.strip()
-    assert url.startswith("http://localhost:18000/predict?vol_moving_avg=")
+    assert url == "http://localhost:18000"
     assert main(["predict-url", "--spec", str(spec), "--node-port"]) == 0
     assert capsys.readouterr().out.strip() == "30800"
     kind.write_text("nodes:\n- role: control-plane\n  extraPortMappings: []\n")
