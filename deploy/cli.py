@@ -105,16 +105,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _put_raw(client: Client, args: argparse.Namespace) -> int:
     from deploy.cluster import put_files
-    from deploy.rawfiles import source_files
+    from deploy.rawfiles import open_source
     from tools.fetch_raw import RawInputError, resolve_raw
 
     try:
         source = resolve_raw(args.raw, os.environ, Path.home(), args.download_dir)
     except RawInputError as exc:
         raise DeployError(str(exc)) from exc
-    files = source_files(source)
-    log.info("putting %d files from %s into %s", len(files), source, args.branch)
-    summary = put_files(client, files, args.branch, description=f"stockpipe put-raw of {source.name}")
+    with open_source(source) as files:
+        log.info("putting %d files from %s into %s", len(files), source, args.branch)
+        summary = put_files(client, files, args.branch, description=f"stockpipe put-raw of {source.name}")
     print(
         f"put {summary.files:,} files ({summary.bytes / 1e6:,.1f} MB) from {source} into {summary.branch} "
         f"in one commit {summary.commit_id} in {summary.seconds:.1f} s"

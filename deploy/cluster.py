@@ -75,15 +75,18 @@ def modify_file_requests(
 ) -> Iterator[pfs.ModifyFileRequest]:
     """One ModifyFile stream that writes every file into ``commit``, replacing earlier content.
 
-    Per file: delete (so the put overwrites, as ``pachctl put file`` does), an empty add (so an
-    empty file still exists), then the content in chunks below pachd's message size limit.
+    Per file: a delete (so the put overwrites, as ``pachctl put file`` does), then its content in
+    chunks below pachd's message size limit; an empty file is one empty add, so it still exists.
     """
     yield pfs.ModifyFileRequest(set_commit=commit)
     for raw in files:
         yield pfs.ModifyFileRequest(delete_file=pfs.DeleteFile(path=raw.repo_path))
-        yield pfs.ModifyFileRequest(add_file=pfs.AddFile(path=raw.repo_path, raw=b""))
+        sent_any = False
         for chunk in read_chunks(raw, chunk_bytes):
+            sent_any = True
             yield pfs.ModifyFileRequest(add_file=pfs.AddFile(path=raw.repo_path, raw=chunk))
+        if not sent_any:
+            yield pfs.ModifyFileRequest(add_file=pfs.AddFile(path=raw.repo_path, raw=b""))
 
 
 def _with_progress(files: Sequence[RawFile], branch: str) -> Iterator[RawFile]:

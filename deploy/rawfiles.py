@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import zipfile
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
@@ -52,48 +52,34 @@ def folder_files(folder: Path, destination: str = "/") -> list[RawFile]:
     return sorted(found, key=lambda f: f.repo_path)
 
 
-def zip_files(archive: Path, destination: str = "/") -> list[RawFile]:
-    """Every file member of a zip, unpacked while it is sent (the zip's root is ``destination``)."""
-    with zipfile.ZipFile(archive) as zf:
-        members = [info for info in zf.infolist() if not info.is_dir()]
+def zip_files(archive: zipfile.ZipFile, destination: str = "/") -> list[RawFile]:
+    """Every file member of an open zip, unpacked while it is sent (the zip's root is ``destination``).
 
-    def opener(member: str) -> Callable[[], AbstractContextManager[BinaryIO]]:
-        def open_member() -> AbstractContextManager[BinaryIO]:
-            return _ZipMember(archive, member)
-
-        return open_member
-
+    The members share the one open archive: the Kaggle zip has 8,049 members, and opening the
+    archive again for each would re-read its whole central directory every time.
+    """
     found = [
         RawFile(
-            repo_path=_repo_path(destination, info.filename), size=info.file_size, open=opener(info.filename)
+            repo_path=_repo_path(destination, info.filename),
+            size=info.file_size,
+            open=lambda info=info: archive.open(info),
         )
-        for info in members
+        for info in archive.infolist()
+        if not info.is_dir()
     ]
     return sorted(found, key=lambda f: f.repo_path)
 
 
-class _ZipMember(AbstractContextManager):
-    """A zip member opened for reading, closing its archive with it."""
-
-    def __init__(self, archive: Path, member: str) -> None:
-        self._zip = zipfile.ZipFile(archive)
-        self._file = self._zip.open(member)
-
-    def __enter__(self) -> BinaryIO:
-        return self._file  # type: ignore[return-value]
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._file.close()
-        self._zip.close()
-
-
-def source_files(source: Path, destination: str = "/") -> list[RawFile]:
-    """The files of a folder or of a ``.zip`` archive."""
+@contextmanager
+def open_source(source: Path, destination: str = "/") -> Iterator[list[RawFile]]:
+    """The files of a folder or of a ``.zip`` archive, readable while the context is open."""
     if source.is_dir():
-        return folder_files(source, destination)
-    if zipfile.is_zipfile(source):
-        return zip_files(source, destination)
-    raise ValueError(f"{source}: neither a folder nor a zip archive")
+        yield folder_files(source, destination)
+    elif zipfile.is_zipfile(source):
+        with zipfile.ZipFile(source) as archive:
+            yield zip_files(archive, destination)
+    else:
+        raise ValueError(f"{source}: neither a folder nor a zip archive")
 
 
 def read_chunks(raw: RawFile, chunk_bytes: int = CHUNK_BYTES) -> Iterator[bytes]:

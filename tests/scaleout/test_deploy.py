@@ -241,3 +241,19 @@ def test_help_explains_every_verb_with_examples() -> None:
     )
     for verb in ("pipelines", "put-raw", "order", "repos", "predict-url"):
         assert f"python -m deploy {verb}" in result.stdout
+
+
+def test_an_empty_file_is_still_added(tmp_path: Path) -> None:
+    """Per file: one delete, then the content; an empty file gets one empty add so that it exists."""
+    (tmp_path / "stocks").mkdir()
+    (tmp_path / "symbols_valid_meta.csv").write_text("Nasdaq Traded,Symbol\n", encoding="utf-8")
+    (tmp_path / "stocks" / "EMPTY.csv").write_bytes(b"")
+    with RecordingPachd() as pachd:
+        assert main(["-q", "--pachd-address", pachd.address, "put-raw", "-f", str(tmp_path)]) == 0
+    requests = pachd.requests_of("ModifyFile")[1:]
+    empty = [r for r in requests if "/stocks/EMPTY.csv" in (r.delete_file.path, r.add_file.path)]
+    assert [(r.delete_file.path, r.add_file.path, r.add_file.raw) for r in empty] == [
+        ("/stocks/EMPTY.csv", "", None),
+        ("", "/stocks/EMPTY.csv", b""),
+    ]
+    assert len(requests) == 4  # delete + add for each of the two files
