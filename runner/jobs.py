@@ -241,6 +241,7 @@ def run_job(
     shash = effective_hash(record, spec)
     manifests = {repo: state.manifest(repo, commit) for repo, commit in heads.items()}
     datums = compute_datums(spec.input, heads, manifests, shash) if spec.input else []
+    branches = {p.repo: p.branch for p in spec.input.pfs_inputs()} if spec.input else {}
     job_dir = state.job_dir(job_id)
     job_dir.mkdir(parents=True)
     job: dict[str, Any] = {
@@ -304,7 +305,7 @@ def run_job(
                 spec.name,
                 "master",
                 merged,
-                provenance=[{"repo": r, "commit": c, "branch": "master"} for r, c in heads.items()],
+                provenance=[{"repo": r, "commit": c, "branch": branches[r]} for r, c in heads.items()],
                 spec_hash=shash,
                 job=job_id,
             )
