@@ -119,6 +119,7 @@ class MetadataCache:
         found = self._by_digest.get(digest)
         if found is None:
             found = parse_metadata(data, str(path))
+            log.info("parsed %s: %d symbols (kept for the next datums of this process)", path, found.rows)
             self._remember(self._by_digest, digest, found)
         self._remember(self._by_identity, identity, found)
         return found
