@@ -155,7 +155,13 @@ def main(argv: list[str] | None = None) -> int:
         dropped: Counter[str] = Counter()
         kept = 0
         for i, price_file in enumerate(files, start=1):
-            record = ingest_file(price_file, metadata, args.out, strict=args.strict)
+            try:
+                record = ingest_file(price_file, metadata, args.out, strict=args.strict)
+            except (IngestError, MetadataError, OSError):
+                raise
+            except Exception as err:  # a bug, not bad input: keep the traceback, end with one line
+                log.exception("unexpected error")
+                raise IngestError(f"{price_file.path}: unexpected error: {err!r}") from err
             statuses[record.status] += 1
             dropped.update(record.dropped)
             kept += record.rows_kept

@@ -112,3 +112,32 @@ def test_single_price_file_must_lie_in_stocks_or_etfs(raw: Path, ingest: Ingest,
     assert code == 1
     assert "must lie in stocks/ or etfs/" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_failed_record_write_leaves_no_parquet(raw: Path, ingest: Ingest, monkeypatch, capsys) -> None:
+    import stages.ingest.ingest as program
+
+    def disk_full(path: Path, text: str) -> None:
+        raise OSError(f"{path}: No space left on device")
+
+    write_price(raw, "stocks/A.csv", [GOOD])
+    monkeypatch.setattr(program, "write_text_atomic", disk_full)
+    code, out = ingest()
+    assert code == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("ingest: ") and "A.json: No space left on device" in err[-1]
+    assert not list(out.rglob("*.parquet")) and not list(out.rglob(".*"))
+
+
+def test_unexpected_error_ends_with_one_line_naming_the_file(raw: Path, ingest: Ingest, monkeypatch, capsys):
+    import stages.ingest.ingest as program
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("boom")
+
+    path = write_price(raw, "stocks/A.csv", [GOOD])
+    monkeypatch.setattr(program, "ingest_bytes", broken)
+    code, _ = ingest()
+    assert code == 1
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last == f"ingest: {path}: unexpected error: RuntimeError('boom')"
