@@ -541,11 +541,20 @@ def cmd_delete(args: argparse.Namespace, state: State) -> int:
 
 def cmd_run(args: argparse.Namespace, state: State) -> int:
     with state.locked():
+        if args.verbose:
+            for record in state.list_pipelines():
+                ignored = parse_spec(record["spec"], record["path"]).ignored
+                if ignored:
+                    _say(args, f"{record['name']}: cluster-only fields ignored locally: {', '.join(ignored)}")
         outcomes = run_pipelines(state, os.getcwd(), sys.stdout, max_workers=args.workers)
     if not outcomes:
         _say(args, "nothing to do: every pipeline is up to date with its inputs")
     failed = [o for o in outcomes if not o.ok]
     for o in failed:
+        if args.verbose:  # every failed datum, not only the first
+            for datum in state.job(o.job_id).get("failed_datums", []):
+                inputs = ", ".join(datum["inputs"])
+                print(f"  failed datum {datum['datum']} ({inputs}): {datum['error']}", file=sys.stderr)
         print(f"runner: {o.reason}", file=sys.stderr)
     return 1 if failed else 0
 

@@ -397,3 +397,17 @@ def test_progress_line_only_on_a_terminal() -> None:
         progress.close()
     assert "\ringest  4/10 datums" in tty.getvalue() and "/s" in tty.getvalue()
     assert pipe.getvalue() == ""
+
+
+def test_verbose_run_lists_every_failed_datum_and_ignored_fields(runner: Runner, tmp_path: Path) -> None:
+    data = write_files(tmp_path / "data", {"bad1.txt": "bad", "bad2.txt": "bad", "ok.txt": "ok"})
+    runner("put", "file", "-r", "raw@master:/", "-f", str(data))
+    cmd = stage_cmd("fail", "/pfs/out", "/pfs/in")
+    spec = write_spec(
+        tmp_path / "s", "check", pfs("raw", "/*", "in"), cmd, datumTries=1, resourceLimits={"memory": "1Gi"}
+    )
+    runner("create", "pipeline", "-f", str(spec))
+    result = runner("run", "-v", expect=1)
+    assert "check: cluster-only fields ignored locally: resourceLimits" in result.out
+    assert "(in:/bad1.txt): fail: bad1.txt line 1" in result.err and "(in:/bad2.txt)" in result.err
+    assert "(and 1 more failed datums)" in result.err
