@@ -373,6 +373,8 @@ def cmd_list(args: argparse.Namespace, state: State) -> int:
             ]
             for j in jobs:
                 d = j.get("datums", {})
+                if j["state"] == "running" and not _alive(j.get("pid")):
+                    j["state"] = "killed"  # its runner died; the next changing verb records it
                 rows.append(
                     [j["id"], j["pipeline"], j["started"], j["state"], str(d.get("total", "")),
                      str(d.get("processed", "")), str(d.get("skipped", "")), str(d.get("failed", "")),
@@ -427,6 +429,18 @@ def cmd_list(args: argparse.Namespace, state: State) -> int:
             _table([["NAME", "TYPE", "SIZE"]] + [[p, k, _size(s)] for p, (k, s) in entries.items()]), end=""
         )
     return 0
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _job_of(state: State, target: str) -> dict[str, Any]:
