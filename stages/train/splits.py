@@ -1,0 +1,91 @@
+"""The two held-out splits every model is scored on (pure functions of row counts and dates)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+
+RANDOM_SPLIT = "random_80_20"
+TIME_SPLIT = "time_split"
+
+
+@dataclass(frozen=True)
+class Split:
+    """Row indices of one split; ``scored`` is the subset of ``test`` every model is scored on."""
+
+    name: str
+    train: np.ndarray
+    test: np.ndarray
+    scored: np.ndarray
+    details: dict
+
+    def describe(self) -> dict:
+        return {
+            **self.details,
+            "train_rows": int(self.train.shape[0]),
+            "test_rows": int(self.test.shape[0]),
+            "scored_rows": int(self.scored.shape[0]),
+            "scored_is_sample": bool(self.scored.shape[0] < self.test.shape[0]),
+        }
+
+
+def score_rows(test: np.ndarray, max_rows: int, seed: int) -> np.ndarray:
+    """All of ``test`` if it has at most ``max_rows`` rows, else a sorted random sample of that size."""
+    if test.shape[0] <= max_rows:
+        return np.sort(test)
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(test, size=max_rows, replace=False))
+
+
+def random_split(n_rows: int, max_scored: int, seed: int = 42, test_size: float = 0.2) -> Split:
+    """The task's split: ``train_test_split(..., test_size=0.2, random_state=42)`` over the rows."""
+    train, test = train_test_split(np.arange(n_rows), test_size=test_size, random_state=seed)
+    return Split(
+        name=RANDOM_SPLIT,
+        train=train,
+        test=test,
+        scored=score_rows(test, max_scored, seed),
+        details={
+            "method": f"sklearn train_test_split(test_size={test_size}, random_state={seed}) over all rows",
+            "test_size": test_size,
+            "random_state": seed,
+        },
+    )
+
+
+def time_cutoff(day: np.ndarray, test_fraction: float) -> int:
+    """The first day of the test period: the day at which ~``test_fraction`` of the rows remain.
+
+    Rows on the cutoff day itself belong to the test period, so train and test share no date.
+    """
+    if not 0.0 < test_fraction < 1.0:
+        raise ValueError(f"time test fraction must be between 0 and 1, got {test_fraction}")
+    cutoff = int(np.quantile(day, 1.0 - test_fraction, method="higher"))
+    if cutoff <= int(day.min()):
+        raise ValueError("every row has the same date: a time split needs at least two dates")
+    return cutoff
+
+
+def time_split(day: np.ndarray, test_fraction: float, max_scored: int, seed: int = 42) -> Split:
+    """Train on the days before a cutoff, test on the cutoff day and after."""
+    cutoff = time_cutoff(day, test_fraction)
+    is_test = day >= cutoff
+    train = np.flatnonzero(~is_test)
+    test = np.flatnonzero(is_test)
+    cutoff_date = str(np.datetime64(cutoff, "D"))
+    return Split(
+        name=TIME_SPLIT,
+        train=train,
+        test=test,
+        scored=score_rows(test, max_scored, seed),
+        details={
+            "method": f"train on dates before {cutoff_date}, test on {cutoff_date} and later",
+            "cutoff_date": cutoff_date,
+            "target_test_fraction": test_fraction,
+            "test_fraction": round(float(test.shape[0]) / day.shape[0], 6),
+            "train_last_date": str(np.datetime64(int(day[train].max()), "D")) if train.size else None,
+            "test_last_date": str(np.datetime64(int(day[test].max()), "D")),
+        },
+    )

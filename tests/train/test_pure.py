@@ -1,0 +1,120 @@
+"""The pure parts of the train stage on in-memory arrays: reading, splits, models, scores."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from sklearn.model_selection import train_test_split
+
+from stages.common.schema import FEATURES_SCHEMA
+from stages.train.dataset import TrainInputError, training_data_from_table
+from stages.train.models import (
+    BoosterConfig,
+    fit_booster,
+    pickled_bytes,
+    predict_booster,
+    predict_naive,
+    regression_scores,
+    to_model_target,
+    to_volume,
+)
+from stages.train.splits import random_split, score_rows, time_cutoff, time_split
+from tests.train.synthetic_features import synthetic_features_table
+
+
+@pytest.fixture(scope="module")
+def synthetic() -> pa.Table:
+    table, _ = synthetic_features_table(total_rows=6000, n_symbols=12, seed=3)
+    return table
+
+
+def test_synthetic_table_has_the_features_schema_and_null_warm_up_rows(synthetic: pa.Table) -> None:
+    assert synthetic.schema.equals(FEATURES_SCHEMA)
+    assert synthetic.column("vol_moving_avg").null_count == 12 * 29
+
+
+def test_rows_with_a_null_feature_are_dropped_and_counted(synthetic: pa.Table) -> None:
+    data = training_data_from_table(synthetic)
+    assert data.rows_read == synthetic.num_rows
+    assert data.rows_dropped_null == 12 * 29
+    assert data.rows == synthetic.num_rows - 12 * 29
+    assert data.features.shape == (data.rows, 2) and data.features.flags.c_contiguous
+    assert np.isfinite(data.features).all()
+    assert data.day.dtype == np.int32
+    assert str(np.datetime64(int(data.day.max()), "D")) == "2020-04-01"
+
+
+def test_bad_tables_raise_errors_naming_the_source(synthetic: pa.Table) -> None:
+    with pytest.raises(TrainInputError, match="src: the features files hold no rows"):
+        training_data_from_table(synthetic.slice(0, 0), source="src")
+    with pytest.raises(TrainInputError, match="every row has a null feature"):
+        training_data_from_table(synthetic.slice(0, 20), source="src")
+    bad_date = synthetic.set_column(2, "Date", pa.array(["01/02/2020"] * synthetic.num_rows))
+    with pytest.raises(TrainInputError, match="Date is not YYYY-MM-DD"):
+        training_data_from_table(bad_date, source="src")
+
+
+def test_random_split_is_the_tasks_train_test_split() -> None:
+    x = np.arange(1000 * 2, dtype=float).reshape(1000, 2)
+    x_train, x_test = train_test_split(x, test_size=0.2, random_state=42)
+    split = random_split(1000, max_scored=10_000)
+    assert np.array_equal(x[split.train], x_train) and np.array_equal(x[split.test], x_test)
+    assert np.array_equal(split.scored, np.sort(split.test))
+
+
+def test_scored_rows_are_a_deterministic_sample_of_the_test_rows() -> None:
+    test = np.arange(10_000, 20_000)
+    first, second = score_rows(test, 500, seed=42), score_rows(test, 500, seed=42)
+    assert np.array_equal(first, second) and first.shape == (500,)
+    assert np.isin(first, test).all() and np.unique(first).shape == (500,)
+
+
+def test_time_split_has_no_date_on_both_sides() -> None:
+    day = np.repeat(np.arange(18000, 18100, dtype=np.int32), 50)
+    split = time_split(day, test_fraction=0.15, max_scored=10_000)
+    cutoff = time_cutoff(day, 0.15)
+    assert day[split.train].max() < cutoff <= day[split.test].min()
+    assert split.details["cutoff_date"] == str(np.datetime64(cutoff, "D"))
+    assert 0.14 <= split.details["test_fraction"] <= 0.16
+    with pytest.raises(ValueError, match="at least two dates"):
+        time_cutoff(np.full(10, 18000, dtype=np.int32), 0.15)
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        time_cutoff(day, 1.5)
+
+
+def test_target_transform_round_trips_and_served_volumes_are_whole_and_non_negative() -> None:
+    volume = np.array([0.0, 1.0, 12345.0, 3e9])
+    assert np.allclose(to_volume(to_model_target(volume, "log1p"), "log1p"), volume)
+    assert np.array_equal(to_volume(np.array([-5.0, 2.4, 2.6]), "none"), [0.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match="unknown target transform"):
+        to_model_target(volume, "sqrt")
+
+
+def test_scores_are_the_usual_definitions() -> None:
+    actual, predicted = np.array([1.0, 2.0, 3.0, 4.0]), np.array([1.0, 3.0, 3.0, 2.0])
+    scores = regression_scores(actual, predicted)
+    assert scores["mae"] == pytest.approx(0.75) and scores["mse"] == pytest.approx(1.25)
+    assert scores["r2"] == pytest.approx(1 - 5.0 / 5.0)
+
+
+def test_booster_fits_deterministically_and_beats_a_constant(synthetic: pa.Table) -> None:
+    data = training_data_from_table(synthetic)
+    config = BoosterConfig(num_boost_round=30, min_data_in_leaf=20)
+    first = fit_booster(config, data.features, data.target, data.features[:500], data.target[:500])
+    second = fit_booster(config, data.features, data.target)
+    assert first.booster.model_to_string() == second.booster.model_to_string()
+    assert [row["iteration"] for row in first.loss] == list(range(1, 31))
+    assert set(first.loss[0]) == {"iteration", "train_loss", "valid_loss"}
+    assert set(second.loss[0]) == {"iteration", "train_loss"}
+    predicted = predict_booster(first.booster, data.features, "log1p", threads=1)
+    constant = np.full_like(data.target, np.median(data.target))
+    assert regression_scores(data.target, predicted)["mae"] < regression_scores(data.target, constant)["mae"]
+    assert np.array_equal(predict_naive(data.features), data.features[:, 0])
+
+
+def test_pickled_bytes_counts_the_pickle() -> None:
+    import pickle
+
+    obj = {"a": np.arange(1000), "b": "x" * 100}
+    assert pickled_bytes(obj) == len(pickle.dumps(obj, protocol=5))
