@@ -90,6 +90,7 @@ class Bench:
                     "window_end": line.at,
                     "peak_rss": run.peak_rss(start, line.at),
                     "peak_processes": run.sampler.peak_processes(start, line.at),
+                    "cpu_seconds": run.sampler.cpu_seconds(start, line.at),
                     "processed": datums.get("processed"),
                     "skipped": datums.get("skipped"),
                     "failed": datums.get("failed"),
@@ -129,7 +130,11 @@ class Bench:
         self.results["put_file"] = {"seconds": put.seconds, "peak_rss": put.peak_rss()}
         self.echo("== run: ingest, features, train")
         run = self.runner("run")
-        self.results["run"] = {"seconds": run.seconds, "peak_rss": run.peak_rss()}
+        self.results["run"] = {
+            "seconds": run.seconds,
+            "peak_rss": run.peak_rss(),
+            "cpu_seconds": run.sampler.cpu_seconds(),
+        }
         stages = self.job_windows(run)
         inputs = {
             "ingest": self._raw_input(),
@@ -166,7 +171,9 @@ class Bench:
             )
             self.own_pids |= run.pids
             result = json.loads(run.lines[-1].text)
-            result.update(peak_rss=run.peak_rss(), process_seconds=run.seconds)
+            result.update(
+                peak_rss=run.peak_rss(), process_seconds=run.seconds, cpu_seconds=run.sampler.cpu_seconds()
+            )
             self.results["baselines"][name] = result
             (out_dir / f"{name}.parquet").unlink(missing_ok=True)
 

@@ -8,6 +8,11 @@
 RSS is summed over the root process and every descendant alive at each sample (every 0.1 s by
 default), so pages shared between workers count once per process: an upper bound of what
 the tree holds, and the number a container's memory limit is closest to.
+
+Each sample also carries the CPU seconds (user + system) the tree has used so far, counting
+exited processes at their last sampled value, so ``cpu_seconds(t0, t1)`` says how much CPU a
+window took whatever else the machine was doing (the last < 0.1 s of a process that exits
+between samples is missed).
 """
 
 from __future__ import annotations
@@ -25,22 +30,25 @@ class Sample:
     at: float  # time.monotonic()
     rss: int  # bytes, summed over the tree
     processes: int
+    cpu: float = 0.0  # CPU seconds used by the tree so far (exited processes included)
 
 
-def tree_rss(root: psutil.Process) -> tuple[int, int, set[int]]:
-    """(total RSS in bytes, number of processes, their pids) of ``root`` and its descendants now."""
+def tree_usage(root: psutil.Process) -> tuple[int, dict[int, float]]:
+    """(total RSS in bytes, {pid: CPU seconds so far}) of ``root`` and its descendants now."""
     try:
         members = [root, *root.children(recursive=True)]
     except psutil.Error:
-        return 0, 0, set()
-    total, pids = 0, set()
+        return 0, {}
+    total, cpu = 0, {}
     for proc in members:
         try:
-            total += proc.memory_info().rss
-            pids.add(proc.pid)
+            with proc.oneshot():
+                rss, times = proc.memory_info().rss, proc.cpu_times()
         except psutil.Error:
             continue  # exited between listing and reading
-    return total, len(pids), pids
+        total += rss
+        cpu[proc.pid] = times.user + times.system
+    return total, cpu
 
 
 class ProcessTreeSampler:
@@ -51,14 +59,16 @@ class ProcessTreeSampler:
         self.interval = interval
         self.samples: list[Sample] = []
         self.pids: set[int] = set()  # every pid seen in the tree
+        self._cpu: dict[int, float] = {}  # last CPU seconds seen, by pid
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="rss-sampler", daemon=True)
 
     def _sample(self) -> None:
-        rss, count, pids = tree_rss(self.root)
-        if count:
-            self.samples.append(Sample(time.monotonic(), rss, count))
-            self.pids |= pids
+        rss, cpu = tree_usage(self.root)
+        if cpu:
+            self._cpu.update(cpu)
+            self.samples.append(Sample(time.monotonic(), rss, len(cpu), sum(self._cpu.values())))
+            self.pids |= cpu.keys()
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -72,6 +82,7 @@ class ProcessTreeSampler:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join()
+        self._sample()  # what the root's tree used up to now (nothing if it has exited)
 
     def __enter__(self) -> ProcessTreeSampler:
         return self.start()
@@ -96,3 +107,15 @@ class ProcessTreeSampler:
             if (start is None or s.at >= start) and (end is None or s.at <= end)
         ]
         return max(values, default=0)
+
+    def cpu_seconds(self, start: float | None = None, end: float | None = None) -> float:
+        """CPU seconds the tree used between the last samples at or before ``start`` and ``end``."""
+
+        def cpu_at(t: float | None, default: float) -> float:
+            if t is None:
+                return default
+            before = [s.cpu for s in self.samples if s.at <= t]
+            return before[-1] if before else 0.0
+
+        last = self.samples[-1].cpu if self.samples else 0.0
+        return cpu_at(end, last) - cpu_at(start, 0.0)

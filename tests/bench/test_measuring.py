@@ -41,15 +41,29 @@ def test_sampler_sums_the_rss_of_a_process_and_its_children():
     assert run.peak_rss() > 200_000_000  # 120 MB + 80 MB in two processes
     assert run.sampler.peak_processes() == 2
     assert len(run.pids) == 2
+    assert run.sampler.cpu_seconds() > 0  # building the blocks takes some CPU
+
+
+def test_cpu_seconds_of_a_busy_child_are_counted():
+    run = run_measured(
+        [
+            sys.executable,
+            "-c",
+            "import time\nend = time.process_time() + 0.6\nwhile time.process_time() < end: pass",
+        ]
+    )
+    assert run.sampler.cpu_seconds() >= 0.4  # the last < 0.1 s before exit may be missed
 
 
 def test_peak_over_a_window_of_time():
     sampler = ProcessTreeSampler.__new__(ProcessTreeSampler)
-    sampler.samples = [Sample(1.0, 10, 1), Sample(2.0, 50, 3), Sample(3.0, 20, 2)]
+    sampler.samples = [Sample(1.0, 10, 1, 0.5), Sample(2.0, 50, 3, 2.0), Sample(3.0, 20, 2, 3.5)]
     assert sampler.peak() == 50
     assert sampler.peak(2.5, 3.5) == 20
     assert sampler.peak(5.0, 6.0) == 0
     assert sampler.peak_processes(0.0, 1.5) == 1
+    assert sampler.cpu_seconds() == 3.5
+    assert sampler.cpu_seconds(1.5, 3.0) == 3.5 - 0.5
 
 
 def test_run_measured_timestamps_lines_and_reports_failures():

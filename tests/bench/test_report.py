@@ -14,6 +14,7 @@ def results() -> dict:
             {
                 "stage": "ingest",
                 "seconds": 30.0,
+                "cpu_seconds": 50.0,
                 "rows": 26_000_000,
                 "input_bytes": 2.8e9,
                 "peak_rss": 0.6e9,
@@ -31,7 +32,10 @@ def results() -> dict:
             },
             {"stage": "train", "seconds": 90.0, "peak_rss": 3e9, "processed": 1, "skipped": 0},
         ],
-        "baselines": {"duckdb": {"seconds": 20.0, "rows": 26_000_000}, "polars": {"seconds": 25.0}},
+        "baselines": {
+            "duckdb": {"seconds": 20.0, "cpu_seconds": 25.0, "rows": 26_000_000},
+            "polars": {"seconds": 25.0},
+        },
         "train": {
             "fit_seconds": 50.0,
             "model_bytes": 300_000,
@@ -60,9 +64,10 @@ def test_goals_compare_stages_with_their_baselines_and_limits():
 
 def test_markdown_has_the_stage_table_and_verdicts():
     text = render_markdown(results())
-    assert "| ingest | 30.0 | 26,000,000 | 866,667 | 2,800 | 93.3 | 0.60 |" in text
+    assert "| ingest | 30.0 | 50.0 | 26,000,000 | 866,667 | 2,800 | 93.3 | 0.60 |" in text
     assert "**missed**" in text and "not measured" in text
     assert "|:---|" in text
+    assert "| duckdb | 20.0 | 25.0 | 26,000,000 | n/a | ingest | 30.0 | 50.0 | 1.50 | 2.00 |" in text
 
 
 def test_table_aligns_columns():
