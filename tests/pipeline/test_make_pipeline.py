@@ -1,0 +1,127 @@
+"""`make pipeline` end to end, as a user runs it on a fresh clone: the real specs, the real
+stages, the local runner, the bundled real sample; then a re-run, and a broken input."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.dataset as ds
+import pytest
+
+SAMPLE_FILES = 14  # 11 stocks + 3 etfs in data/sample
+SAMPLE_ROWS_KEPT = 56_538  # 56,539 data lines, NVDA's one empty row dropped
+MODEL_FILES = ("model.json", "model.txt", "metrics.json", "loss.csv", "train.log")
+
+
+def _env(state: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PFS_STATE"] = str(state)
+    return env
+
+
+def _make_pipeline(repo_root: Path, state: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["make", "--no-print-directory", "pipeline", *extra],
+        cwd=repo_root,
+        env=_env(state),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def _runner(repo_root: Path, state: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "runner", *args],
+        cwd=repo_root,
+        env=_env(state),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def _head(repo_root: Path, state: Path, repo: str) -> dict:
+    result = _runner(repo_root, state, "inspect", "commit", f"{repo}@master", "--json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+@pytest.fixture(scope="module")
+def first_run(repo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    state = tmp_path_factory.mktemp("make-pipeline") / "pfs"
+    result = _make_pipeline(repo_root, state)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return state, result.stdout + result.stderr
+
+
+def test_every_stage_writes_its_output(first_run: tuple[Path, str]) -> None:
+    state, _ = first_run
+    ingest = ds.dataset(state / "ingest" / "master", format="parquet")
+    features = ds.dataset(state / "features" / "master", format="parquet")
+    assert len(ingest.files) == SAMPLE_FILES
+    assert len(features.files) == SAMPLE_FILES
+    assert ingest.count_rows() == SAMPLE_ROWS_KEPT
+    assert features.count_rows() == SAMPLE_ROWS_KEPT
+    for name in MODEL_FILES:
+        assert (state / "train" / "master" / name).is_file(), name
+    metrics = json.loads((state / "train" / "master" / "metrics.json").read_text())
+    assert metrics, "metrics.json is empty"
+
+
+def test_output_commits_chain_back_to_the_raw_commit(repo_root: Path, first_run: tuple[Path, str]) -> None:
+    state, _ = first_run
+    heads = {repo: _head(repo_root, state, repo) for repo in ("raw", "ingest", "features", "train")}
+    assert heads["raw"]["job"] is None
+    for repo, upstream in (("ingest", "raw"), ("features", "ingest"), ("train", "features")):
+        provenance = {(p["repo"], p["commit"]) for p in heads[repo]["provenance"]}
+        assert (upstream, heads[upstream]["id"]) in provenance, (repo, heads[repo]["provenance"])
+        assert heads[repo]["job"], repo
+    model = json.loads((state / "train" / "master" / "model.json").read_text())
+    assert model["input_commit"] == heads["features"]["id"]
+
+
+def test_the_run_prints_job_summaries_and_the_quality_summary(first_run: tuple[Path, str]) -> None:
+    _, output = first_run
+    for pipeline in ("ingest", "features", "train"):
+        assert any(
+            line.startswith(f"{pipeline}: job ") and " ok: " in line for line in output.splitlines()
+        ), (
+            pipeline,
+            output,
+        )
+    assert "rows: read 56,539, kept 56,538, dropped 1" in output
+
+
+def test_a_rerun_with_the_same_data_changes_nothing(repo_root: Path, first_run: tuple[Path, str]) -> None:
+    state, _ = first_run
+    before = {repo: _head(repo_root, state, repo)["id"] for repo in ("raw", "ingest", "features", "train")}
+    jobs_before = json.loads(_runner(repo_root, state, "list", "job", "--json").stdout)
+    result = _make_pipeline(repo_root, state)
+    assert result.returncode == 0, result.stdout + result.stderr
+    after = {repo: _head(repo_root, state, repo)["id"] for repo in before}
+    assert after == before
+    jobs_after = json.loads(_runner(repo_root, state, "list", "job", "--json").stdout)
+    assert len(jobs_after) == len(jobs_before)
+
+
+def test_a_broken_metadata_file_fails_the_job_and_stops_downstream(
+    repo_root: Path, sample_dir: Path, tmp_path: Path
+) -> None:
+    state = tmp_path / "pfs"
+    raw = tmp_path / "raw"
+    shutil.copytree(sample_dir, raw)
+    (raw / "symbols_valid_meta.csv").write_text("this is not the metadata file\r\n")
+    assert _runner(repo_root, state, "update", "pipeline", "-f", "specs/").returncode == 0
+    assert _runner(repo_root, state, "put", "file", "-r", "raw@master:/", "-f", str(raw)).returncode == 0
+    result = _runner(repo_root, state, "run")
+    assert result.returncode != 0
+    last = result.stderr.strip().splitlines()[-1]
+    assert "ingest" in last and "symbols_valid_meta.csv" in last, result.stderr
+    assert not (state / "features" / "master").exists() or not any((state / "features" / "master").iterdir())
+    assert not (state / "train" / "master" / "model.txt").exists()
