@@ -31,6 +31,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0, help="dataset seed (default 0)")
     parser.add_argument("--data", type=Path, help="dataset folder (default data/synth/scale-<S>)")
     parser.add_argument("--work", type=Path, help="runner state and outputs (default build/bench/scale-<S>)")
+    parser.add_argument("--specs", type=Path, default=REPO_ROOT / "specs", help="folder of pipeline specs")
     parser.add_argument(
         "--doc", type=Path, help="report (default docs/benchmarks.md at scale 1.0, else in --work)"
     )
@@ -51,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         seed=args.seed,
         data_dir=args.data or REPO_ROOT / "data" / "synth" / label,
         work_dir=work,
+        specs=args.specs,
         runner_datums=not args.no_runner_datums,
     )
     bench = Bench(config, echo=lambda line: print(line, flush=True))

@@ -340,9 +340,11 @@ def _train_section(results: dict) -> list[str]:
                 (
                     split,
                     model,
+                    _fmt(entry.get("train_rows"), 0),
                     _fmt(entry.get("mae"), 0),
                     _fmt(entry.get("r2"), 3),
                     _fmt(entry.get("fit_seconds")),
+                    _fmt(entry.get("fit_cpu_seconds")),
                     _fmt(_scaled(entry.get("model_bytes"), MB), 2),
                     _fmt(entry.get("rows"), 0),
                 )
@@ -354,7 +356,11 @@ def _train_section(results: dict) -> list[str]:
         f"{train.get('library', 'n/a')}, trained on {_fmt(train.get('training_rows'), 0)} rows, model file "
         f"{_fmt(_scaled(train.get('model_bytes'), MB), 2)} MB.",
         "",
-        table(("split", "model", "MAE", "R²", "fit s", "model MB", "test rows"), rows, align="llrrrrr"),
+        table(
+            ("split", "model", "train rows", "MAE", "R²", "fit s", "fit CPU s", "model MB", "scored rows"),
+            rows,
+            align="llrrrrrrr",
+        ),
         "",
     ]
 
