@@ -95,7 +95,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     @route("/predict", ["GET"])
     def predict_one() -> Response:
         row = parse_query(request.args, features)
-        return Response(str(model.predict_rows(row)[0]), mimetype=JSON)
+        return Response(str(model.predict_one(row[0])), mimetype=JSON)
 
     @route("/predict", ["POST"])
     def predict_batch() -> Response:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import cProfile
 import os
 import pstats
+import sys
 import threading
 import time
 from typing import Any
@@ -80,7 +81,9 @@ def on_starting(server: Any) -> None:
 
 
 def post_worker_init(worker: Any) -> None:
-    """Start profiling the worker's main loop (model already loaded) when API_PROFILE_DIR is set."""
+    """Set the GIL switch interval; start profiling the worker's main loop when API_PROFILE_DIR is set."""
+    if os.environ.get("GIL_SWITCH_INTERVAL"):
+        sys.setswitchinterval(float(os.environ["GIL_SWITCH_INTERVAL"]))
     if _PROFILE_DIR:
         _profile_this_thread()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
 from pathlib import Path
 
 import lightgbm
@@ -114,3 +115,26 @@ def test_config_from_env() -> None:
     assert config_from_env(env) == {"MODEL_DIR": "/m", "MODEL_PROVENANCE": "/p.json", "MAX_BATCH_ROWS": 7}
     with pytest.raises(ValueError, match="MAX_BATCH_ROWS"):
         config_from_env({"MAX_BATCH_ROWS": "many"})
+
+
+def test_single_row_fast_path_equals_booster_predict_in_many_threads(
+    model_dir: Path, expected_volume
+) -> None:
+    model = load_model(model_dir)
+    rng = np.random.default_rng(3)
+    rows = np.column_stack([np.exp(rng.uniform(0, 20, 400)), np.exp(rng.uniform(-3, 8, 400))])
+    rows[:5] = [[0, 0], [1e-300, 1e-300], [1e308, 1e308], [2.5e6, 41.5], [1, 0]]
+    expected = expected_volume(rows.tolist())
+    assert [model.predict_one(row) for row in rows] == expected
+    assert model.predict_rows(rows) == expected
+    results: dict[int, list[int]] = {}
+
+    def predict_all(index: int) -> None:
+        results[index] = [model.predict_one(row) for row in rows]
+
+    threads = [threading.Thread(target=predict_all, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all(results[i] == expected for i in range(8))
