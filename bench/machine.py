@@ -54,7 +54,8 @@ def cpu_snapshot() -> CpuSnapshot:
         cmd = " ".join(info.get("cmdline") or [])[:80] or (info.get("name") or "?")
         cpu[info["pid"]] = (cmd, times.user + times.system)
     machine = psutil.cpu_times()
-    busy = sum(machine) - machine.idle - getattr(machine, "iowait", 0.0)
+    # guest time is already inside user time on Linux, steal is not this machine's work
+    busy = sum(getattr(machine, f, 0.0) for f in ("user", "nice", "system", "irq", "softirq"))
     me = psutil.Process().cpu_times()
     own = me.user + me.system + me.children_user + me.children_system
     return CpuSnapshot(time.time(), tuple(round(x, 2) for x in os.getloadavg()), busy, own, cpu)
