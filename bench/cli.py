@@ -69,4 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     missed = [g.name for g in evaluate_goals(results) if g.met is False]
     print(f"\nbench: {len(missed)} goal(s) missed{': ' + '; '.join(missed) if missed else ''}")
     print(f"bench: report {doc}, raw numbers {results_file}")
+    if results["run"].get("returncode"):
+        print(f"bench: the pipeline run failed: {results['run']['failure']}", file=sys.stderr)
+        return 1
     return 0

@@ -138,7 +138,7 @@ def table(header: Sequence[str], rows: Iterable[Sequence[Any]], align: str = "")
 def stage_rows(stages: Sequence[dict]) -> list[list[str]]:
     return [
         [
-            s["stage"],
+            s["stage"] if s.get("ok", True) else f"{s['stage']} (**FAILED**)",
             _fmt(s.get("seconds")),
             _fmt(s.get("cpu_seconds")),
             _fmt(s.get("rows"), 0),
@@ -276,6 +276,18 @@ def render_markdown(results: dict) -> str:
         "",
         table(STAGE_HEADER, stage_rows(results.get("stages", []))),
         "",
+        *(
+            [
+                f"**`run` failed** (exit {_get(results, 'run', 'returncode')}):",
+                "",
+                "```",
+                _get(results, "run", "failure"),
+                "```",
+                "",
+            ]
+            if _get(results, "run", "returncode")
+            else []
+        ),
         f"Whole `run`: {_fmt(_get(results, 'run', 'seconds'))} s, "
         f"{_fmt(_get(results, 'run', 'cpu_seconds'))} CPU s, peak "
         f"{_fmt(_scaled(_get(results, 'run', 'peak_rss'), GB), 2)} GB. Input of ingest: the raw CSVs; of "

@@ -38,3 +38,25 @@ def test_bench_runs_the_pipeline_measures_it_and_writes_the_report(tmp_path, rep
     assert incremental["features"]["processed"] == 1
     text = doc.read_text()
     assert "| ingest |" in text and text.rstrip().endswith(NOTES_MARKER)
+
+
+@pytest.mark.slow
+def test_a_failing_stage_is_reported_and_fails_the_command(tmp_path, repo_root):
+    data = tmp_path / "data"
+    generate(data, scale=0.02, seed=0, processes=1, limit=5)
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    shutil.copy(repo_root / "specs" / "ingest.json", specs)
+    features = json.loads((repo_root / "specs" / "features.json").read_text())
+    features["transform"]["cmd"] = [*features["transform"]["cmd"], "--no-such-option"]
+    (specs / "features.json").write_text(json.dumps(features))
+    work, doc = tmp_path / "work", tmp_path / "benchmarks.md"
+    argv = ["--data", str(data), "--work", str(work), "--doc", str(doc), "--specs", str(specs)]
+    assert main([*argv, "--scale", "0.02", "--no-runner-datums"]) == 1
+
+    results = json.loads((work / "results.json").read_text())
+    assert results["run"]["returncode"] != 0
+    assert [(s["stage"], s["ok"]) for s in results["stages"]] == [("ingest", True), ("features", False)]
+    assert "incremental" not in results
+    text = doc.read_text()
+    assert "features (**FAILED**)" in text and "**`run` failed**" in text
