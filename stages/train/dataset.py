@@ -59,26 +59,31 @@ def read_features_table(root: Path) -> pa.Table:
     return dataset.to_table(columns=wanted)
 
 
+def _column_as_float(column: pa.ChunkedArray) -> np.ndarray:
+    """float64 values of ``column``, nulls as NaN."""
+    return column.cast(pa.float64()).to_numpy(zero_copy_only=False)
+
+
 def training_data_from_table(table: pa.Table, source: str = "<table>") -> TrainingData:
     """Turn a table with the feature, target and Date columns into arrays; drop rows with nulls."""
     rows_read = table.num_rows
     if rows_read == 0:
         raise TrainInputError(f"train: {source}: the features files hold no rows")
-    features = np.column_stack(
-        [
-            table.column(name)
-            .cast(pa.float64())
-            .to_numpy(zero_copy_only=False)
-            .astype(np.float64, copy=False)
-            for name in FEATURE_COLUMNS
-        ]
-    )
-    target = table.column(TARGET_COLUMN).cast(pa.float64()).to_numpy(zero_copy_only=False)
+    # Convert one column at a time and drop it from the table, so that the Arrow buffers of
+    # a converted column are freed before the next one is copied (peak memory on 26 M rows).
+    features = np.empty((rows_read, len(FEATURE_COLUMNS)), dtype=np.float64)
+    for i, name in enumerate(FEATURE_COLUMNS):
+        features[:, i] = _column_as_float(table.column(name))
+        table = table.drop_columns([name])
+    target = _column_as_float(table.column(TARGET_COLUMN))
+    table = table.drop_columns([TARGET_COLUMN])
     try:
         dates = pc.cast(table.column(DATE_COLUMN), pa.date32())
     except pa.ArrowInvalid as exc:
         raise TrainInputError(f"train: {source}: column Date is not YYYY-MM-DD: {exc}") from exc
+    del table
     day = dates.cast(pa.int32()).to_numpy(zero_copy_only=False)
+    del dates
     keep = np.isfinite(features).all(axis=1) & np.isfinite(target)
     if day.dtype != np.int32:  # a null Date comes back as float NaN
         keep &= np.isfinite(day)
@@ -105,6 +110,7 @@ def load_training_data(root: Path) -> TrainingData:
     table = read_features_table(root)
     data = training_data_from_table(table, source=str(root))
     del table
+    pa.default_memory_pool().release_unused()  # give the table's buffers back before fitting
     log.info(
         "read %d rows, dropped %d with a null feature (each symbol's first rows), kept %d",
         data.rows_read,

@@ -21,7 +21,7 @@ from stages.train.models import (
     BoosterFit,
     fit_booster,
     fit_forest,
-    pickled_bytes,
+    forest_pickled_bytes,
     predict_booster,
     predict_naive,
     regression_scores,
@@ -108,7 +108,7 @@ def _evaluate_split(
         ),
         "fit_seconds": round(forest_seconds, 3),
         "fit_cpu_seconds": round(forest_cpu_seconds, 3),
-        "model_bytes": pickled_bytes(forest),
+        "model_bytes": forest_pickled_bytes(forest),
         "predict_latency_us": round(single_row_latency_us(forest.predict, row, repeats=21), 2),
         "params": {"n_estimators": 100, "random_state": 42},
     }

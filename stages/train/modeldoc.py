@@ -83,7 +83,8 @@ def source_block(model: dict, metrics: dict, model_dir: Path) -> str:
     commit = f"`{model['input_commit']}`" if model["input_commit"] else "none, run outside a pipeline"
     return (
         f"- Read from `{model_dir}` (input commit: {commit}), trained at "
-        f"{model['trained_at']}, whole stage {data.get('total_seconds', 'n/a')} s.\n"
+        f"{model['trained_at']}, whole stage {data.get('total_seconds', 'n/a')} s, peak memory "
+        f"{data.get('peak_rss_mb', 'n/a')} MB.\n"
         f"- Rows read {data['rows_read']:,}; dropped for a null feature "
         f"{data['rows_dropped_null_features']:,}; used {data['rows_used']:,}. The served model was fit on "
         f"{model['training_rows']:,} rows: {model['fit_on']}.\n"

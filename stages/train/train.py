@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import platform
+import resource
 import sys
 import time
 from datetime import UTC, datetime
@@ -144,6 +145,11 @@ def write_outputs(out: Path, result: TrainingResult, config: BoosterConfig, inpu
         pq.write_table(predictions_table(result.prediction_sample), tmp)
 
 
+def peak_rss_mb() -> int:
+    """Peak resident memory of this process so far (a warm worker's peak over all its datums)."""
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
 def _summary(metrics: dict) -> str:
     parts = []
     for split in ("random_80_20", "time_split"):
@@ -178,11 +184,13 @@ def run(args: argparse.Namespace) -> None:
     del data
     result.metrics["data"]["input_commit"] = input_commit
     result.metrics["data"]["total_seconds"] = round(time.perf_counter() - started, 1)
+    result.metrics["data"]["peak_rss_mb"] = peak_rss_mb()
     write_outputs(args.out, result, config, input_commit)
     log.info(
-        "train: wrote %s in %.1f s; %s",
+        "wrote %s in %.1f s, peak memory %d MB; %s",
         args.out,
         time.perf_counter() - started,
+        peak_rss_mb(),
         _summary(result.metrics),
     )
 

@@ -12,6 +12,8 @@ from stages.train.dataset import TrainInputError, training_data_from_table
 from stages.train.models import (
     BoosterConfig,
     fit_booster,
+    fit_forest,
+    forest_pickled_bytes,
     pickled_bytes,
     predict_booster,
     predict_naive,
@@ -118,3 +120,11 @@ def test_pickled_bytes_counts_the_pickle() -> None:
 
     obj = {"a": np.arange(1000), "b": "x" * 100}
     assert pickled_bytes(obj) == len(pickle.dumps(obj, protocol=5))
+
+
+def test_forest_size_counted_tree_by_tree_is_close_to_the_whole_pickle() -> None:
+    rng = np.random.default_rng(0)
+    forest, _, _ = fit_forest(rng.random((500, 2)), rng.random(500), threads=1)
+    whole, by_tree = pickled_bytes(forest), forest_pickled_bytes(forest)
+    assert whole <= by_tree <= whole * 1.02
+    assert len(forest.estimators_) == 100
