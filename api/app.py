@@ -38,6 +38,7 @@ DEFAULTS: dict[str, Any] = {
     "MODEL_PROVENANCE": None,
     "MAX_BATCH_ROWS": 1000,
     "MAX_CONTENT_LENGTH": 256 * 1024,
+    "TRAIN_COMMIT": None,
 }
 
 JSON = "application/json"
@@ -49,6 +50,8 @@ def config_from_env(environ: Mapping[str, str] = os.environ) -> dict[str, Any]:
     for key in ("MODEL_DIR", "MODEL_PROVENANCE"):
         if environ.get(key):
             config[key] = environ[key]
+    if environ.get("train_COMMIT"):  # set by Pachyderm for the input named `train`
+        config["TRAIN_COMMIT"] = environ["train_COMMIT"]
     for key in ("MAX_BATCH_ROWS", "MAX_CONTENT_LENGTH"):
         if environ.get(key):
             try:
@@ -84,7 +87,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     features = model.features
     # Static answers are serialised once, not per request.
     health_body = json.dumps({"status": "ok"})
-    model_body = json.dumps(model.describe(), indent=2, sort_keys=True)
+    model_body = json.dumps(model.describe(app.config["TRAIN_COMMIT"]), indent=2, sort_keys=True)
     openapi_body = json.dumps(build_openapi(features, max_rows, int(app.config["MAX_CONTENT_LENGTH"])))
     app.extensions["stockpipe_model"] = model
 

@@ -117,9 +117,13 @@ class LoadedModel:
         volume = INVERSE_TRANSFORMS_SCALAR[self.target_transform](predictor.raw(values))
         return round(max(0.0, volume))
 
-    def describe(self) -> dict[str, Any]:
-        """What GET /model answers: metadata, metrics, the train commit and its provenance."""
-        provenance = self.provenance or {}
+    def describe(self, train_commit: str | None = None) -> dict[str, Any]:
+        """What GET /model answers: metadata, metrics, the train commit and its provenance.
+
+        The commit is the provenance record's id, else ``train_commit`` (under Pachyderm the
+        service's environment names it: ``train_COMMIT``).
+        """
+        provenance = self.provenance or {"id": train_commit}
         return {
             "model_dir": str(self.model_dir),
             "model_sha256": self.model_sha256,

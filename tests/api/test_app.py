@@ -110,6 +110,13 @@ def test_model_whose_output_can_overflow_is_refused(model_dir: Path, tmp_path: P
         load_model(copy)
 
 
+def test_train_commit_from_pachyderms_environment(model_dir: Path) -> None:
+    config = {**config_from_env({"MODEL_DIR": str(model_dir), "train_COMMIT": "abc123"})}
+    info = create_app(config).test_client().get("/model").get_json()
+    assert info["train_commit"] == "abc123"
+    assert info["provenance"] is None
+
+
 def test_config_from_env() -> None:
     env = {"MODEL_DIR": "/m", "MODEL_PROVENANCE": "/p.json", "MAX_BATCH_ROWS": "7"}
     assert config_from_env(env) == {"MODEL_DIR": "/m", "MODEL_PROVENANCE": "/p.json", "MAX_BATCH_ROWS": 7}
