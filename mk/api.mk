@@ -5,7 +5,7 @@
 HOST        ?= 127.0.0.1
 PORT        ?= 8000
 WORKERS     ?= 2
-THREADS     ?= 2
+THREADS     ?= 1
 API_BUILD   ?= build/api
 # The model `make serve` serves: the head of the train repo's master in the local runner's state.
 TRAIN_HEAD  := $(PFS_STATE)/train/master

@@ -463,7 +463,7 @@ def main(argv: list[str] | None = None) -> int:
         "--rounds", type=int, default=5, help="runs per endpoint and connections (median kept)"
     )
     parser.add_argument("--workers", type=int, default=int(os.environ.get("WORKERS", 2)))
-    parser.add_argument("--threads", type=int, default=int(os.environ.get("THREADS", 2)))
+    parser.add_argument("--threads", type=int, default=int(os.environ.get("THREADS", 1)))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="loadtest: %(message)s", stream=sys.stderr, force=True)
     meta = json.loads((args.model / "model.json").read_text())

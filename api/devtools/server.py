@@ -86,7 +86,7 @@ def running_server(
     *,
     port: int | None = None,
     workers: int = 2,
-    threads: int = 2,
+    threads: int = 1,
     provenance: Path | None = None,
     log_path: Path | None = None,
     env: Mapping[str, str] | None = None,

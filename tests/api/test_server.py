@@ -137,7 +137,17 @@ def test_wrong_method_is_405_json_with_allow(server: Server, method: str, path: 
     assert "405" in response.json()["error"]
 
 
-def test_64_concurrent_requests_all_answered_correctly(server: Server, expected_volume) -> None:
+@pytest.fixture(scope="module")
+def gthread_server(model_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+    """The API with THREADS=4: gthread workers, keep-alive, one fast-path predictor per thread."""
+    log_path = tmp_path_factory.mktemp("gthread") / "gunicorn.log"
+    with running_server(model_dir, threads=4, log_path=log_path) as live:
+        yield live
+
+
+@pytest.mark.parametrize("which", ["server", "gthread_server"])
+def test_64_concurrent_requests_all_answered_correctly(which: str, request, expected_volume) -> None:
+    server: Server = request.getfixturevalue(which)
     rows = [[1e4 * (i + 1) ** 2, 0.5 + i * 3.25] for i in range(64)]
     start = threading.Barrier(64)
 
