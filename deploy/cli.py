@@ -41,6 +41,10 @@ pachd address: --pachd-address, else $PACHD_ADDRESS, else the active context of 
 """
 
 
+class DeployError(Exception):
+    """A deploy step cannot run; the message says what to do."""
+
+
 def connect(address: str | None) -> Client:
     """A client for the pachd at ``address``, or the one pachctl is connected to."""
     from pachyderm_sdk import Client
@@ -120,10 +124,6 @@ def _put_raw(client: Client, args: argparse.Namespace) -> int:
         f"in one commit {summary.commit_id} in {summary.seconds:.1f} s"
     )
     return 0
-
-
-class DeployError(Exception):
-    """A deploy step cannot run; the message says what to do."""
 
 
 def run(args: argparse.Namespace, client_factory: Callable[[str | None], Client]) -> int:
