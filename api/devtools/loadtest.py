@@ -198,7 +198,7 @@ def profile_split(prof_dir: Path) -> dict[str, Any]:
     parts = {
         "inference (LightGBM predict, inverse transform, rounding)": inference,
         "validation (query parsing and checks)": validation,
-        "response body (int to JSON text, Response object)": view - inference - validation,
+        "query string decoding (request.args) and Response object": view - inference - validation,
         "Flask/Werkzeug (request context, routing, environ, response headers)": flask_all - view,
         "socket system calls (recv, send, accept, close)": socket_time,
         "waiting (poll, locks; ~0 on a CPU clock)": wait_time,
@@ -303,8 +303,9 @@ def render(ctx: dict[str, Any]) -> str:
         "## Where a request's time goes",
         "",
         f"cProfile in each worker thread (API_PROFILE_DIR, each thread's CPU clock) in a {ctx['duration']} s",
-        "`/predict` run at 16 connections, for the served settings and for sync workers (one thread per",
-        "worker, so no hand-off between threads). Microseconds of worker CPU per request, and share. The",
+        "`/predict` run at 16 connections, for the served settings and for the other worker class. Sync",
+        "workers run each request on the worker's one thread; gthread workers hand each request from the",
+        "event loop to a pool thread and back. Microseconds of worker CPU per request, and share. The",
         "profiler inflates Python-heavy parts more than C calls; the split, not the total, is the point.",
         "",
         "| part | " + " | ".join(f"{label}: us | share" for label, _ in ctx["profiles"]) + " |",
@@ -428,15 +429,14 @@ def run(
         sweep.append((label, health, pred))
     ctx["sweep"] = sweep
     profiles = []
-    # The served settings, and sync workers (one thread: no hand-off between threads) for contrast.
-    for label, prof_threads in ((ctx["settings"], threads), (f"{workers} workers, sync worker class", 1)):
+    # The served settings, and the other worker class for contrast.
+    other = (f"{workers} workers, sync", 1) if threads > 1 else (f"{workers} workers, gthread x2", 2)
+    for label, prof_threads in ((f"served: {ctx['settings']}", threads), other):
         with tempfile.TemporaryDirectory(prefix="api-profile-") as prof_dir:
             env = {"API_PROFILE_DIR": prof_dir, "API_PROFILE_CLOCK": "thread"}
             with running_server(model_dir, workers=workers, threads=prof_threads, env=env) as server:
                 run_wrk(server.url, paths["/predict"], 16, duration)
             profiles.append((label, profile_split(Path(prof_dir))))
-        if threads == 1:
-            break
     ctx["profiles"] = profiles
     ctx["single_us"] = time_single_prediction(model_dir)
     ctx["after"] = other_load({os.getpid()})
