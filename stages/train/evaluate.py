@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 class EvaluationOptions:
     booster: BoosterConfig
     rf_sample: int = 150_000  # training rows of the reference forest (random sample, seed 42)
+    forest_jobs: int = 2  # the forest's threads (its result does not depend on them)
     score_rows: int = 200_000  # test rows every model is scored on (random sample, seed 42)
     time_test_fraction: float = 0.15
     plot_rows: int = 20_000  # time-split test rows kept as (actual, predicted) pairs
@@ -92,7 +93,9 @@ def _evaluate_split(
     forest_rows = _forest_rows(split.train, options.rf_sample, options.seed)
     sampled = forest_rows.shape[0] < split.train.shape[0]
     log.info("%s: fitting the reference forest on %d rows", split.name, forest_rows.shape[0])
-    forest, forest_seconds, forest_cpu_seconds = fit_forest(x[forest_rows], volume[forest_rows], threads)
+    forest, forest_seconds, forest_cpu_seconds = fit_forest(
+        x[forest_rows], volume[forest_rows], options.forest_jobs
+    )
     forest_pred = forest.predict(scored_x)
     forest.set_params(n_jobs=1)
     reference = {

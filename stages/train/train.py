@@ -49,7 +49,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
     parser.add_argument("--num-leaves", type=int, default=defaults.num_leaves)
     parser.add_argument("--max-bin", type=int, default=defaults.max_bin)
-    parser.add_argument("--threads", type=int, default=defaults.threads, help="fixed for determinism")
+    parser.add_argument(
+        "--threads", type=int, default=defaults.threads, help="LightGBM threads (in model.txt)"
+    )
+    parser.add_argument(
+        "--forest-jobs", type=int, default=EvaluationOptions.forest_jobs, help="forest threads"
+    )
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument(
         "--rf-sample", type=int, default=EvaluationOptions.rf_sample, help="forest training rows"
@@ -65,6 +70,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "num_leaves",
         "max_bin",
         "threads",
+        "forest_jobs",
         "rf_sample",
         "score_rows",
         "plot_rows",
@@ -172,6 +178,7 @@ def run(args: argparse.Namespace) -> None:
     options = EvaluationOptions(
         booster=config,
         rf_sample=args.rf_sample,
+        forest_jobs=args.forest_jobs,
         score_rows=args.score_rows,
         time_test_fraction=args.time_test_fraction,
         plot_rows=args.plot_rows,
