@@ -91,7 +91,7 @@ def source_block(model: dict, metrics: dict, model_dir: Path) -> str:
         f"- Chosen model: LightGBM `{params['objective']}` (alpha {params.get('alpha', 'n/a')}) on "
         f"`{model['target_transform']}(Volume)`, {params['num_boost_round']} rounds, learning rate "
         f"{params['learning_rate']}, {params['num_leaves']} leaves, max_bin {params['max_bin']}, "
-        f"{params['num_threads']} threads, seed {model['seed']}, deterministic.\n"
+        f"{params['num_threads']} thread(s), seed {model['seed']}, deterministic.\n"
         f"- Versions: {versions}.\n"
     )
 
