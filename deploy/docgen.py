@@ -58,13 +58,19 @@ def _inputs_cell(spec: PipelineSpec) -> str:
     return operator + ", ".join(pfs)
 
 
+def _requests_cell(raw: dict) -> str:
+    requests = raw.get("resourceRequests") or {}
+    return ", ".join(f"{key} {value}" for key, value in requests.items()) or "-"
+
+
 def spec_table(specs_dir: Path) -> str:
     """A Markdown table of the specs in DAG order: inputs, image, cmd, parallelism, retries."""
     from runner.spec import load_spec
 
     rows = [
-        "| pipeline | input (name = repo:glob) | image | cmd | parallelism | datum tries / timeout |",
-        "|---|---|---|---|---|---|",
+        "| pipeline | input (name = repo:glob) | image | cmd | parallelism | resource requests "
+        "(cluster) | datum tries / timeout |",
+        "|---|---|---|---|---|---|---|",
     ]
     for spec in dag_order(load_specs(specs_dir)):
         parsed = load_spec(spec.path)
@@ -74,7 +80,7 @@ def spec_table(specs_dir: Path) -> str:
         cmd = " ".join(parsed.cmd).replace("|", "\\|")
         rows.append(
             f"| [`{spec.name}`](../specs/{spec.path.name}){kind} | {_inputs_cell(spec)} | `{parsed.image}` "
-            f"| `{cmd}` | {parsed.parallelism} | {retries} |"
+            f"| `{cmd}` | {parsed.parallelism} | {_requests_cell(parsed.raw)} | {retries} |"
         )
     return "\n".join(rows) + "\n"
 
