@@ -101,3 +101,17 @@ def test_the_retained_run_log_is_a_successful_run_on_the_sample() -> None:
     assert all(n == "0" for n in re.findall(r"(\d+) processed", second_run)), (
         "the second run processed datums"
     )
+
+
+def test_running_md_states_the_train_resource_requests_of_its_spec() -> None:
+    """The troubleshooting advice quotes specs/train.json; it must change when the spec does."""
+    import json
+
+    requests = json.loads((REPO_ROOT / "specs" / "train.json").read_text(encoding="utf-8"))[
+        "resourceRequests"
+    ]
+    memory = re.fullmatch(r"(\d+)Gi", requests["memory"])
+    assert memory, f"train memory request {requests['memory']!r}: update this test and running.md"
+    text = (DOCS / "running.md").read_text(encoding="utf-8")
+    assert f"train asks for {requests['cpu']} CPUs and {memory.group(1)} GiB" in text
+    assert f"the train pipeline alone requests {memory.group(1)} GiB" in text
