@@ -42,9 +42,9 @@ class BoosterConfig:
     objective: str = "huber"
     huber_alpha: float = 1.0
     target_transform: str = "log1p"
-    # One thread: on a shared 2-core machine a 2-thread fit varied from 4 s to 66 s for the same
-    # work (OpenMP threads waiting on each other), one thread took 7-8 s every time; 100 rounds on
-    # 20 M rows take ~50 s of CPU either way. --threads 2 is faster on an idle machine.
+    # One thread: on the 2-core development VM, 100 rounds on 20 M rows took 46-60 s on one thread
+    # and 208 s wall / 203 s CPU on two (load ~2); small fits on two threads varied 4-66 s for
+    # the same work. The model is the same for any thread count (deterministic=True).
     threads: int = 1
     seed: int = 42
 
