@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import json
 import logging
+import os
 import re
 import shutil
 import time
@@ -92,6 +93,10 @@ class Bench:
                     "peak_rss": run.peak_rss(start, line.at),
                     "peak_processes": run.sampler.peak_processes(start, line.at),
                     "cpu_seconds": run.sampler.cpu_seconds(start, line.at),
+                    "runner_cpu_seconds": run.sampler.root_cpu_seconds(start, line.at),
+                    "machine_idle_seconds": run.sampler.machine_idle_seconds(start, line.at),
+                    "window_seconds": line.at - start,
+                    "cores": os.cpu_count(),
                     "processed": datums.get("processed"),
                     "skipped": datums.get("skipped"),
                     "failed": datums.get("failed"),
@@ -243,7 +248,7 @@ class Bench:
             self.rerun_no_change()
             self.incremental()
         self.runner_datums()
-        self.results["others"] = other_cpu_use(before, cpu_snapshot(), self.own_pids)
+        self.results["others"] = other_cpu_use(before, cpu_snapshot(), self.own_pids | {os.getpid()})
         return self.results
 
 

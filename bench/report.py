@@ -169,6 +169,22 @@ STAGE_HEADER = (
 )
 
 
+def cpu_row(s: dict) -> list[str]:
+    """Where one stage's CPU went (runner vs workers) and how busy the machine was."""
+    window, cpu, runner = s.get("window_seconds"), s.get("cpu_seconds"), s.get("runner_cpu_seconds")
+    cores = (s.get("cores") or 2) if window else None
+    idle = _ratio(s.get("machine_idle_seconds"), window * cores if window and cores else None)
+    return [
+        s["stage"],
+        _fmt(window),
+        _fmt(cpu),
+        _fmt(runner),
+        _fmt(cpu - runner if cpu is not None and runner is not None else None),
+        _fmt(_ratio(cpu, window), 2),
+        "n/a" if idle is None else f"{idle:.0%}",
+    ]
+
+
 BASELINE_OF_STAGE = (("duckdb", "ingest"), ("polars", "features"))
 
 
@@ -288,6 +304,15 @@ def render_markdown(results: dict) -> str:
             if _get(results, "run", "returncode")
             else []
         ),
+        "Where the time went: the runner process (datum listing, staging, output hashing and commit) "
+        "against its worker processes (the stage code), how many of the cores the stage kept busy, and "
+        "how much of the machine sat idle (idle + iowait, all cores) during the stage's window.",
+        "",
+        table(
+            ("stage", "window s", "CPU s", "runner CPU s", "workers CPU s", "cores busy", "machine idle"),
+            [cpu_row(s) for s in results.get("stages", [])],
+        ),
+        "",
         f"Whole `run`: {_fmt(_get(results, 'run', 'seconds'))} s, "
         f"{_fmt(_get(results, 'run', 'cpu_seconds'))} CPU s, peak "
         f"{_fmt(_scaled(_get(results, 'run', 'peak_rss'), GB), 2)} GB. Input of ingest: the raw CSVs; of "

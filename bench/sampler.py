@@ -31,6 +31,8 @@ class Sample:
     rss: int  # bytes, summed over the tree
     processes: int
     cpu: float = 0.0  # CPU seconds used by the tree so far (exited processes included)
+    root_cpu: float = 0.0  # of which the root process itself
+    machine_idle: float = 0.0  # the machine's idle + iowait CPU seconds so far (all cores)
 
 
 def tree_usage(root: psutil.Process) -> tuple[int, dict[int, float]]:
@@ -67,7 +69,12 @@ class ProcessTreeSampler:
         rss, cpu = tree_usage(self.root)
         if cpu:
             self._cpu.update(cpu)
-            self.samples.append(Sample(time.monotonic(), rss, len(cpu), sum(self._cpu.values())))
+            machine = psutil.cpu_times()
+            idle = machine.idle + getattr(machine, "iowait", 0.0)
+            sample = Sample(
+                time.monotonic(), rss, len(cpu), sum(self._cpu.values()), self._cpu[self.root.pid], idle
+            )
+            self.samples.append(sample)
             self.pids |= cpu.keys()
 
     def _loop(self) -> None:
@@ -108,14 +115,30 @@ class ProcessTreeSampler:
         ]
         return max(values, default=0)
 
+    def _at(self, t: float | None, default: Sample | None) -> Sample | None:
+        """The last sample at or before ``t`` (``default`` when ``t`` is None)."""
+        if t is None:
+            return default
+        before = [s for s in self.samples if s.at <= t]
+        return before[-1] if before else None
+
+    def _delta(self, field: str, start: float | None, end: float | None) -> float:
+        last = self._at(end, self.samples[-1] if self.samples else None)
+        first = self._at(start, None)
+        return (getattr(last, field) if last else 0.0) - (getattr(first, field) if first else 0.0)
+
     def cpu_seconds(self, start: float | None = None, end: float | None = None) -> float:
         """CPU seconds the tree used between the last samples at or before ``start`` and ``end``."""
+        return self._delta("cpu", start, end)
 
-        def cpu_at(t: float | None, default: float) -> float:
-            if t is None:
-                return default
-            before = [s.cpu for s in self.samples if s.at <= t]
-            return before[-1] if before else 0.0
+    def root_cpu_seconds(self, start: float | None = None, end: float | None = None) -> float:
+        """CPU seconds of the root process alone (the runner; the rest is its workers)."""
+        return self._delta("root_cpu", start, end)
 
-        last = self.samples[-1].cpu if self.samples else 0.0
-        return cpu_at(end, last) - cpu_at(start, 0.0)
+    def machine_idle_seconds(self, start: float | None = None, end: float | None = None) -> float:
+        """Idle + iowait CPU seconds of the whole machine (all cores) over the window."""
+        first = self._at(start, None) or next(
+            (s for s in self.samples if start is None or s.at >= start), None
+        )
+        last = self._at(end, self.samples[-1] if self.samples else None)
+        return last.machine_idle - first.machine_idle if first and last else 0.0

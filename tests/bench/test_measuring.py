@@ -53,17 +53,26 @@ def test_cpu_seconds_of_a_busy_child_are_counted():
         ]
     )
     assert run.sampler.cpu_seconds() >= 0.4  # the last < 0.1 s before exit may be missed
+    assert run.sampler.root_cpu_seconds() == run.sampler.cpu_seconds()  # no children
+    assert run.sampler.machine_idle_seconds() >= 0.0
 
 
 def test_peak_over_a_window_of_time():
     sampler = ProcessTreeSampler.__new__(ProcessTreeSampler)
-    sampler.samples = [Sample(1.0, 10, 1, 0.5), Sample(2.0, 50, 3, 2.0), Sample(3.0, 20, 2, 3.5)]
+    sampler.samples = [
+        Sample(1.0, 10, 1, cpu=0.5, root_cpu=0.5, machine_idle=100.0),
+        Sample(2.0, 50, 3, cpu=2.0, root_cpu=0.7, machine_idle=100.5),
+        Sample(3.0, 20, 2, cpu=3.5, root_cpu=1.0, machine_idle=101.5),
+    ]
     assert sampler.peak() == 50
     assert sampler.peak(2.5, 3.5) == 20
     assert sampler.peak(5.0, 6.0) == 0
     assert sampler.peak_processes(0.0, 1.5) == 1
     assert sampler.cpu_seconds() == 3.5
     assert sampler.cpu_seconds(1.5, 3.0) == 3.5 - 0.5
+    assert sampler.root_cpu_seconds(1.5, 3.0) == 1.0 - 0.5
+    assert sampler.machine_idle_seconds(0.0, 3.0) == 1.5  # from the first sample when none precedes start
+    assert sampler.machine_idle_seconds(2.0, 2.5) == 0.0
 
 
 def test_run_measured_timestamps_lines_and_reports_failures():

@@ -15,6 +15,10 @@ def results() -> dict:
                 "stage": "ingest",
                 "seconds": 30.0,
                 "cpu_seconds": 50.0,
+                "runner_cpu_seconds": 8.0,
+                "window_seconds": 31.0,
+                "machine_idle_seconds": 6.2,
+                "cores": 2,
                 "rows": 26_000_000,
                 "input_bytes": 2.8e9,
                 "peak_rss": 0.6e9,
@@ -67,6 +71,7 @@ def test_markdown_has_the_stage_table_and_verdicts():
     assert "| ingest | 30.0 | 50.0 | 26,000,000 | 866,667 | 2,800 | 93.3 | 0.60 |" in text
     assert "**missed**" in text and "not measured" in text
     assert "|:---|" in text
+    assert "| ingest | 31.0 | 50.0 | 8.0 | 42.0 | 1.61 | 10% |" in text
     assert "| duckdb | 20.0 | 25.0 | 26,000,000 | n/a | ingest | 30.0 | 50.0 | 1.50 | 2.00 |" in text
 
 
