@@ -57,7 +57,7 @@ class JobOutcome:
         status = "ok" if self.ok else "FAILED"
         return (
             f"{self.pipeline}: job {self.job_id} {status}: {self.total} datums, {self.processed} processed, "
-            f"{self.skipped} skipped, {self.failed} failed in {self.seconds:.2f}s ({rate:.0f} datums/s)"
+            f"{self.skipped} skipped, {self.failed} failed in {self.seconds:.2f}s ({rate:.{0 if rate >= 10 else 2}f} datums/s)"
         )
 
 
