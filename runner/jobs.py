@@ -54,10 +54,11 @@ class JobOutcome:
 
     def summary(self) -> str:
         rate = self.processed / self.seconds if self.seconds > 0 else 0.0
+        shown_rate = f"{rate:.0f}" if rate >= 10 else f"{rate:.2f}"
         status = "ok" if self.ok else "FAILED"
         return (
             f"{self.pipeline}: job {self.job_id} {status}: {self.total} datums, {self.processed} processed, "
-            f"{self.skipped} skipped, {self.failed} failed in {self.seconds:.2f}s ({rate:.{0 if rate >= 10 else 2}f} datums/s)"
+            f"{self.skipped} skipped, {self.failed} failed in {self.seconds:.2f}s ({shown_rate} datums/s)"
         )
 
 
