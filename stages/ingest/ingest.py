@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import logging
 import os
 import sys
@@ -64,7 +65,9 @@ class PriceFile:
     rel_path: str  # "<stocks|etfs>/<SYM>.csv"
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
+@functools.cache
+def _parser() -> argparse.ArgumentParser:
+    """The command line parser, built once per process (warm workers call main per datum)."""
     parser = argparse.ArgumentParser(
         prog="python -m stages.ingest",
         description="Kaggle price CSVs + symbols_valid_meta.csv -> per-symbol Parquet and quality records.",
@@ -75,7 +78,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--strict", action="store_true", help="fail on an unreadable price file instead of quarantining it"
     )
-    return parser.parse_args(argv)
+    return parser
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    return _parser().parse_args(argv)
 
 
 def find_price_files(prices: Path) -> list[PriceFile]:
