@@ -113,14 +113,7 @@ def _parser() -> argparse.ArgumentParser:
         )
 
     def single(name: str, help_: str) -> argparse.ArgumentParser:
-        return verbs.add_parser(
-            name,
-            help=help_,
-            description=help_,
-            epilog=f"example:\n  {EXAMPLES[name]}",
-            formatter_class=argparse.RawDescriptionHelpFormatter,
-            parents=[common],
-        )
+        return sub(verbs, "", name, help_)
 
     create = verb("create", "create a repo or pipelines")
     p = sub(create, "create", "repo", "create an (input) repo")

@@ -13,6 +13,7 @@ import errno
 import hashlib
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -59,27 +60,34 @@ class ObjectStore:
         self.root.mkdir(parents=True, exist_ok=True)
         return self.root / f".tmp-{os.getpid()}-{os.urandom(6).hex()}"
 
-    def _install(self, tmp: Path, digest: str) -> None:
+    @contextlib.contextmanager
+    def _temporary(self) -> Iterator[Path]:
+        """A temporary path in the store, removed if the block fails before it is installed."""
+        tmp = self._tmp()
+        try:
+            yield tmp
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+            raise
+
+    def _install(self, tmp: str | Path, digest: str) -> None:
+        """Make the complete file ``tmp`` the object ``digest`` (dropped if that object exists)."""
         final = self.path(digest)
         if final.exists():
-            tmp.unlink()
+            os.unlink(tmp)
             return
         os.chmod(tmp, 0o444)
-        final.parent.mkdir(exist_ok=True)
+        final.parent.mkdir(parents=True, exist_ok=True)
         os.replace(tmp, final)
 
     def add_copy(self, src: str | Path) -> Blob:
         """Add a file by copying it (the source stays the user's, untouched)."""
         digest, size = hash_file(src)
         if not self.has(digest):
-            tmp = self._tmp()
-            try:
+            with self._temporary() as tmp:
                 shutil.copyfile(src, tmp)
                 self._install(tmp, digest)
-            except BaseException:
-                with contextlib.suppress(FileNotFoundError):
-                    tmp.unlink()
-                raise
         return digest, size
 
     def add_move(self, src: str | Path) -> Blob:
@@ -87,21 +95,14 @@ class ObjectStore:
         if os.path.islink(src):
             return self.add_copy(src)
         digest, size = hash_file(src)
-        final = self.path(digest)
-        if final.exists():
-            os.unlink(src)
-        else:
-            os.chmod(src, 0o444)
-            final.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(src, final)
+        self._install(src, digest)
         return digest, size
 
     def add_stream(self, stream: BinaryIO) -> Blob:
         """Add the bytes of an open stream (a zip member), hashing while writing."""
         hasher = _new_hasher()
         size = 0
-        tmp = self._tmp()
-        try:
+        with self._temporary() as tmp:
             with open(tmp, "wb") as out:
                 while chunk := stream.read(BUF_SIZE):
                     hasher.update(chunk)
@@ -109,10 +110,6 @@ class ObjectStore:
                     size += len(chunk)
             digest = hasher.hexdigest()
             self._install(tmp, digest)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-            raise
         return digest, size
 
     def add_bytes(self, data: bytes) -> Blob:
@@ -121,9 +118,9 @@ class ObjectStore:
         digest.update(data)
         hexd = digest.hexdigest()
         if not self.has(hexd):
-            tmp = self._tmp()
-            tmp.write_bytes(data)
-            self._install(tmp, hexd)
+            with self._temporary() as tmp:
+                tmp.write_bytes(data)
+                self._install(tmp, hexd)
         return hexd, len(data)
 
     def remove_temporaries(self) -> int:
