@@ -2,8 +2,8 @@
 
 A pool of long-lived processes, forked once per job, receives datums in batches over a pipe
 and answers one result per datum. A command ``python3 -m <module> args...`` (no ``stdin``)
-runs inside the worker with ``runpy.run_module(module, run_name="__main__", alter_sys=True)``,
-so the module's imports (pandas, pyarrow...) are paid once per worker, not once per datum;
+runs inside the worker as a fresh ``__main__`` (``runner.warm``, what ``runpy`` does), so the
+module's imports (pandas, pyarrow...) are paid once per worker, not once per datum;
 any other command runs as a subprocess. For each datum the worker stages the input files
 (hard links into the object store) under ``<datum root>/pfs/<input name>/<path>``, maps the
 spec's ``/pfs`` to ``<datum root>/pfs`` in cmd, stdin and env, redirects fds 1 and 2 to the
@@ -13,34 +13,26 @@ datum's log, runs the code, and moves the files of ``/pfs/out`` into the object 
 from __future__ import annotations
 
 import contextlib
-import io
 import multiprocessing
 import os
 import re
-import runpy
 import shutil
 import signal
 import subprocess
 import sys
 import time
-import traceback
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
-from typing import Any
 
 from runner.objects import ObjectStore, link_or_copy
+from runner.warm import PYTHON_RE, WarmRunner, streams_on_fds, warm_module
 
-PYTHON_RE = re.compile(r"^python(3(\.\d+)?)?$")
 PFS_RE = re.compile(r"(?<![\w./-])/pfs(?=/|$|[^\w.-])")
 #: The most of a datum's log kept in its result (the job log and failure reports use it).
 LOG_TAIL_BYTES = 64 * 1024
-
-
-class DatumTimeout(BaseException):
-    """Raised inside a warm datum when ``datumTimeout`` expires (BaseException: stages can't swallow it)."""
 
 
 @dataclass(frozen=True)
@@ -86,16 +78,9 @@ def map_pfs(text: str, pfs_root: str) -> str:
     return PFS_RE.sub(lambda _m: pfs_root, text)
 
 
-def warm_module(cmd: tuple[str, ...], stdin: tuple[str, ...]) -> str | None:
-    """The module of a ``python3 -m <module> ...`` command (run warm), else None."""
-    if stdin or len(cmd) < 3 or cmd[1] != "-m":
-        return None
-    return cmd[2] if PYTHON_RE.match(os.path.basename(cmd[0])) else None
-
-
-def datum_env(config: JobConfig, task: Task, pfs_root: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update({k: map_pfs(v, pfs_root) for k, v in config.env.items()})
+def datum_overrides(config: JobConfig, task: Task, pfs_root: str) -> dict[str, str]:
+    """The variables a datum sets on top of the runner's environment (the spec's env, PACH_*, inputs)."""
+    env = {k: map_pfs(v, pfs_root) for k, v in config.env.items()}
     env.update(
         PACH_JOB_ID=config.job_id,
         PACH_DATUM_ID=task.datum_id,
@@ -106,6 +91,11 @@ def datum_env(config: JobConfig, task: Task, pfs_root: str) -> dict[str, str]:
         env[name] = f"{pfs_root}/{name}{matched if matched != '/' else ''}"
         env[f"{name}_COMMIT"] = commit
     return env
+
+
+def datum_env(config: JobConfig, task: Task, pfs_root: str) -> dict[str, str]:
+    """The whole environment of a datum run as a subprocess."""
+    return {**os.environ, **datum_overrides(config, task, pfs_root)}
 
 
 def _input_files(task: Task, pfs_root: str) -> tuple[set[str], list[tuple[str, str]]]:
@@ -157,11 +147,14 @@ class Stager:
                 continue
             self.staged.append(dst)
 
-    def clear(self) -> None:
+    def clear(self, out_emptied: bool = False) -> None:
+        """Unlink the staged inputs, and any files left in ``pfs/out`` (none if ``out_emptied``)."""
         for path in self.staged:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
         self.staged = []
+        if out_emptied:
+            return
         for dirpath, _dirs, files in os.walk(self.out):
             for fname in files:
                 os.unlink(os.path.join(dirpath, fname))
@@ -186,72 +179,6 @@ def collect_outputs(out_dir: Path, store: ObjectStore) -> dict[str, tuple[str, i
             full = os.path.join(dirpath, fname)
             outputs[full[base:]] = store.add_move(full)
     return outputs
-
-
-def _timeout_handler(_signum: int, _frame: Any) -> None:
-    raise DatumTimeout()
-
-
-def _set_environ(target: dict[str, str]) -> None:
-    """Make ``os.environ`` equal ``target``, touching only the variables that differ."""
-    for key in [k for k in os.environ if k not in target]:
-        del os.environ[key]
-    for key, value in target.items():
-        if os.environ.get(key) != value:
-            os.environ[key] = value
-
-
-def run_warm(
-    module: str, args: list[str], env: dict[str, str], cwd: str, log_fd: int, timeout: float | None
-) -> bool:
-    """Run ``python -m module args`` in this process with fds 1/2 on ``log_fd``; True on success."""
-    saved_env, saved_argv = dict(os.environ), sys.argv[:]
-    saved_streams = (sys.stdout, sys.stderr)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved_fds = os.dup(1), os.dup(2)
-    os.dup2(log_fd, 1)
-    os.dup2(log_fd, 2)
-    ok = False
-    try:
-        _set_environ(env)
-        sys.argv = [module, *args]
-        os.chdir(cwd)
-        if cwd not in sys.path:
-            sys.path.insert(0, cwd)
-        if timeout:
-            signal.signal(signal.SIGALRM, _timeout_handler)
-            signal.setitimer(signal.ITIMER_REAL, timeout)
-        try:
-            runpy.run_module(module, run_name="__main__", alter_sys=True)
-            ok = True
-        except SystemExit as exc:
-            ok = exc.code in (None, 0)
-            if isinstance(exc.code, str):
-                print(exc.code, file=sys.stderr)
-            elif not ok and os.fstat(log_fd).st_size == 0:  # say why, unless the stage already did
-                print(f"exit status {exc.code}", file=sys.stderr)
-        except DatumTimeout:
-            print(f"datum timed out after {timeout:g}s (datumTimeout)", file=sys.stderr)
-        except BaseException:
-            traceback.print_exc()
-        finally:
-            if timeout:
-                signal.setitimer(signal.ITIMER_REAL, 0)
-    finally:
-        with contextlib.suppress(Exception):
-            sys.stdout.flush()
-        with contextlib.suppress(Exception):
-            sys.stderr.flush()
-        sys.stdout, sys.stderr = saved_streams
-        os.dup2(saved_fds[0], 1)
-        os.dup2(saved_fds[1], 2)
-        os.close(saved_fds[0])
-        os.close(saved_fds[1])
-        _set_environ(saved_env)
-        sys.argv = saved_argv
-        os.chdir(cwd)
-    return ok
 
 
 def run_subprocess(
@@ -286,42 +213,43 @@ def run_subprocess(
     return False
 
 
-def read_tail(path: Path) -> str:
-    with open(path, "rb") as fh:
-        fh.seek(0, os.SEEK_END)
-        size = fh.tell()
-        fh.seek(max(0, size - LOG_TAIL_BYTES))
-        return fh.read().decode("utf-8", "replace")
+def read_tail(fd: int) -> str:
+    """The last ``LOG_TAIL_BYTES`` of the open log ``fd``."""
+    size = os.fstat(fd).st_size
+    start = max(0, size - LOG_TAIL_BYTES)
+    return os.pread(fd, size - start, start).decode("utf-8", "replace")
 
 
-def run_task(config: JobConfig, store: ObjectStore, task: Task, stager: Stager) -> Result:
+def run_task(config: JobConfig, store: ObjectStore, task: Task, stager: Stager, warm: WarmRunner) -> Result:
     """Stage, run and collect one datum try."""
     started = time.perf_counter()
     pfs_root = str(stager.pfs)
     outputs: dict[str, tuple[str, int]] = {}
+    collected = False
     try:
         stager.stage(task)
-        env = datum_env(config, task, pfs_root)
         cmd = [map_pfs(arg, pfs_root) for arg in config.cmd]
         module = warm_module(config.cmd, config.stdin)
         # A new file per datum: truncating the previous datum's log costs ~1-3 ms on ext4, unlink ~20 us.
         with contextlib.suppress(FileNotFoundError):
             os.unlink(stager.log)
-        log_fd = os.open(stager.log, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
+        log_fd = os.open(stager.log, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
         try:
             if module is not None:
-                ok = run_warm(module, cmd[3:], env, config.cwd, log_fd, config.timeout)
+                overrides = datum_overrides(config, task, pfs_root)
+                ok = warm.run(module, cmd[3:], overrides, config.cwd, log_fd, config.timeout)
             else:
-                ok = run_subprocess(config, cmd, env, pfs_root, log_fd)
+                ok = run_subprocess(config, cmd, datum_env(config, task, pfs_root), pfs_root, log_fd)
+            if ok:
+                outputs = collect_outputs(stager.out, store)
+                collected = True
+            log = read_tail(log_fd)
         finally:
             os.close(log_fd)
-        if ok:
-            outputs = collect_outputs(stager.out, store)
-        log = read_tail(stager.log)
     except Exception as exc:  # staging or collecting failed: report it as the datum's failure
         ok, log = False, f"runner: {type(exc).__name__}: {exc}\n"
     finally:
-        stager.clear()
+        stager.clear(out_emptied=collected)
     return Result(task.datum_id, task.attempt, ok, time.perf_counter() - started, log, outputs)
 
 
@@ -331,12 +259,10 @@ def _worker_main(conn: Connection, config: JobConfig) -> None:
         with contextlib.suppress(OSError):
             os.close(fd)
     # Datums write to fds 1 and 2 (redirected to their log), whatever sys.stdout was in the parent.
-    sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding="utf-8", errors="replace")
-    sys.stderr = io.TextIOWrapper(
-        io.FileIO(2, "w", closefd=False), encoding="utf-8", errors="backslashreplace", line_buffering=True
-    )
+    sys.stdout, sys.stderr = streams_on_fds()
     store = ObjectStore(Path(config.store_root))
     stager = Stager(Path(config.work_root) / f"worker-{os.getpid()}")
+    warm = WarmRunner.for_this_process()
     parent = os.getppid()
     while True:
         try:
@@ -350,7 +276,7 @@ def _worker_main(conn: Connection, config: JobConfig) -> None:
             return
         try:
             for task in batch:
-                conn.send(run_task(config, store, task, stager))
+                conn.send(run_task(config, store, task, stager, warm))
         except (BrokenPipeError, ConnectionResetError):  # the runner is gone
             return
 
