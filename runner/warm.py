@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from importlib.machinery import ModuleSpec
 from typing import Any
 
+from runner.datum_log import DatumLog
+
 PYTHON_RE = re.compile(r"^python(3(\.\d+)?)?$")
 
 
@@ -177,17 +179,17 @@ class WarmRunner:
         args: list[str],
         overrides: dict[str, str],
         cwd: str,
-        log_fd: int,
+        log: DatumLog,
         timeout: float | None,
     ) -> bool:
-        """Run ``python -m module args`` with fds 1/2 on ``log_fd``; True on success (exit status 0)."""
+        """Run ``python -m module args`` with fds 1/2 on ``log``; True on success (exit status 0)."""
         saved_argv = sys.argv[:]
         saved_streams = (sys.stdout, sys.stderr)
         sys.stdout.flush()
         sys.stderr.flush()
         saved_fds = os.dup(1), os.dup(2)
-        os.dup2(log_fd, 1)
-        os.dup2(log_fd, 2)
+        os.dup2(log.fd, 1)
+        os.dup2(log.fd, 2)
         ok = False
         try:
             self.environment.enter(overrides)
@@ -205,7 +207,7 @@ class WarmRunner:
                 ok = exc.code in (None, 0)
                 if isinstance(exc.code, str):
                     print(exc.code, file=sys.stderr)
-                elif not ok and os.fstat(log_fd).st_size == 0:  # say why, unless the stage already did
+                elif not ok and log.written() == 0:  # say why, unless the stage already did
                     print(f"exit status {exc.code}", file=sys.stderr)
             except DatumTimeout:
                 print(f"datum timed out after {timeout:g}s (datumTimeout)", file=sys.stderr)

@@ -27,12 +27,11 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 
+from runner.datum_log import DatumLog
 from runner.objects import ObjectStore, link_or_copy
 from runner.warm import PYTHON_RE, WarmRunner, streams_on_fds, warm_module
 
 PFS_RE = re.compile(r"(?<![\w./-])/pfs(?=/|$|[^\w.-])")
-#: The most of a datum's log kept in its result (the job log and failure reports use it).
-LOG_TAIL_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -128,7 +127,7 @@ class Stager:
         self.pfs = root / "pfs"
         self.out = self.pfs / "out"
         self.out.mkdir(parents=True, exist_ok=True)
-        self.log = root / "datum.log"
+        self.log = DatumLog(root / "datum.log")
         self.dirs: set[str] = set()
         self.staged: list[str] = []
 
@@ -182,7 +181,7 @@ def collect_outputs(out_dir: Path, store: ObjectStore) -> dict[str, tuple[str, i
 
 
 def run_subprocess(
-    config: JobConfig, cmd: list[str], env: dict[str, str], pfs_root: str, log_fd: int
+    config: JobConfig, cmd: list[str], env: dict[str, str], pfs_root: str, log: DatumLog
 ) -> bool:
     if PYTHON_RE.match(os.path.basename(cmd[0])):
         cmd = [sys.executable, *cmd[1:]]
@@ -192,32 +191,25 @@ def run_subprocess(
             cmd,
             input=stdin.encode() if stdin is not None else None,
             stdin=None if stdin is not None else subprocess.DEVNULL,
-            stdout=log_fd,
-            stderr=log_fd,
+            stdout=log.fd,
+            stderr=log.fd,
             env=env,
             cwd=config.cwd,
             timeout=config.timeout,
             check=False,
         )
     except subprocess.TimeoutExpired:
-        os.write(log_fd, f"datum timed out after {config.timeout:g}s (datumTimeout)\n".encode())
+        log.write(f"datum timed out after {config.timeout:g}s (datumTimeout)\n")
         return False
     except OSError as exc:
-        os.write(log_fd, f"cannot run {cmd[0]!r}: {exc.strerror}\n".encode())
+        log.write(f"cannot run {cmd[0]!r}: {exc.strerror}\n")
         return False
     if proc.returncode == 0 or proc.returncode in config.accept_return_codes:
         return True
     how = f"killed by signal {-proc.returncode}" if proc.returncode < 0 else f"exit status {proc.returncode}"
-    if proc.returncode < 0 or os.fstat(log_fd).st_size == 0:  # say why, unless the stage already did
-        os.write(log_fd, f"{os.path.basename(cmd[0])}: {how}\n".encode())
+    if proc.returncode < 0 or log.written() == 0:  # say why, unless the stage already did
+        log.write(f"{os.path.basename(cmd[0])}: {how}\n")
     return False
-
-
-def read_tail(fd: int) -> str:
-    """The last ``LOG_TAIL_BYTES`` of the open log ``fd``."""
-    size = os.fstat(fd).st_size
-    start = max(0, size - LOG_TAIL_BYTES)
-    return os.pread(fd, size - start, start).decode("utf-8", "replace")
 
 
 def run_task(config: JobConfig, store: ObjectStore, task: Task, stager: Stager, warm: WarmRunner) -> Result:
@@ -230,22 +222,16 @@ def run_task(config: JobConfig, store: ObjectStore, task: Task, stager: Stager, 
         stager.stage(task)
         cmd = [map_pfs(arg, pfs_root) for arg in config.cmd]
         module = warm_module(config.cmd, config.stdin)
-        # A new file per datum: truncating the previous datum's log costs ~1-3 ms on ext4, unlink ~20 us.
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(stager.log)
-        log_fd = os.open(stager.log, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
-        try:
-            if module is not None:
-                overrides = datum_overrides(config, task, pfs_root)
-                ok = warm.run(module, cmd[3:], overrides, config.cwd, log_fd, config.timeout)
-            else:
-                ok = run_subprocess(config, cmd, datum_env(config, task, pfs_root), pfs_root, log_fd)
-            if ok:
-                outputs = collect_outputs(stager.out, store)
-                collected = True
-            log = read_tail(log_fd)
-        finally:
-            os.close(log_fd)
+        stager.log.begin()
+        if module is not None:
+            overrides = datum_overrides(config, task, pfs_root)
+            ok = warm.run(module, cmd[3:], overrides, config.cwd, stager.log, config.timeout)
+        else:
+            ok = run_subprocess(config, cmd, datum_env(config, task, pfs_root), pfs_root, stager.log)
+        if ok:
+            outputs = collect_outputs(stager.out, store)
+            collected = True
+        log = stager.log.tail()
     except Exception as exc:  # staging or collecting failed: report it as the datum's failure
         ok, log = False, f"runner: {type(exc).__name__}: {exc}\n"
     finally:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from runner.datum_log import DatumLog
 from runner.warm import EnvironmentGuard, ModuleCache, WarmRunner, streams_on_fds, warm_module
 
 STAGE = """
@@ -53,16 +54,16 @@ def package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 
 def run(warm: WarmRunner, module: str, tmp_path: Path, overrides: dict[str, str]) -> tuple[bool, str]:
-    log = tmp_path / "datum.log"
-    fd = os.open(log, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+    log = DatumLog(tmp_path / "datum.log")
+    log.begin()
     saved = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = streams_on_fds()  # as in a worker (pytest's capture replaces them)
     try:
-        ok = warm.run(module, ["--flag", "x"], overrides, os.getcwd(), fd, None)
+        ok = warm.run(module, ["--flag", "x"], overrides, os.getcwd(), log, None)
+        return ok, log.tail()
     finally:
         sys.stdout, sys.stderr = saved
-        os.close(fd)
-    return ok, log.read_text()
+        log.close()
 
 
 def test_each_datum_runs_as_a_fresh_main_and_the_worker_state_is_restored(
