@@ -13,7 +13,6 @@ import json
 import logging
 import os
 import re
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from typing import Any
 from bench.commands import CommandRun, python_module, run_measured
 from bench.inputs import csv_folder, parquet_folder
 from bench.machine import cpu_snapshot, machine_facts, other_cpu_use
+from bench.trash import empty_trash, set_aside
 from tools.synth.generate import Progress, generate, summary_path
 
 log = logging.getLogger(__name__)
@@ -129,7 +129,7 @@ class Bench:
 
     def first_run(self) -> None:
         self.echo(f"== fresh runner state {self.state}")
-        shutil.rmtree(self.config.work_dir, ignore_errors=True)
+        set_aside(self.config.work_dir)  # deleted after the measurements (bench/trash.py says why)
         self.config.work_dir.mkdir(parents=True)
         self.runner("update", "pipeline", "-f", str(self.config.specs))
         put = self.runner("put", "file", "-r", "raw@master:/", "-f", str(self.config.data_dir))
@@ -249,6 +249,7 @@ class Bench:
             self.incremental()
         self.runner_datums()
         self.results["others"] = other_cpu_use(before, cpu_snapshot(), self.own_pids | {os.getpid()})
+        empty_trash(self.config.work_dir.parent)
         return self.results
 
 

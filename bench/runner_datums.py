@@ -19,11 +19,11 @@ import io
 import json
 import os
 import resource
-import shutil
 import time
 from pathlib import Path
 from typing import Any
 
+from bench.trash import empty_trash, set_aside
 from runner.cli import main as runner_main
 
 SPEC = {
@@ -64,7 +64,7 @@ def _load() -> float | None:
 
 def measure(workdir: Path, n_datums: int = 8000) -> dict[str, Any]:
     """Run the three measurements in ``workdir`` (emptied first); returns seconds and datums/s."""
-    shutil.rmtree(workdir, ignore_errors=True)
+    set_aside(workdir)  # deleted after the measurements (bench/trash.py says why)
     data, state = workdir / "data", workdir / "pfs"
     data.mkdir(parents=True)
     for i in range(n_datums):
@@ -85,7 +85,7 @@ def measure(workdir: Path, n_datums: int = 8000) -> dict[str, Any]:
     out_files = sum(1 for _ in (state / "copy" / "master").iterdir())
     if out_files != n_datums:
         raise RuntimeError(f"expected {n_datums} output files, found {out_files}")
-    return {
+    result = {
         "n_datums": n_datums,
         "cpu_count": os.cpu_count(),
         "load_before": load_before,
@@ -104,6 +104,8 @@ def measure(workdir: Path, n_datums: int = 8000) -> dict[str, Any]:
         "goal_first_s": 20.0,
         "goal_nothing_changed_s": 3.0,
     }
+    empty_trash(workdir.parent)
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:
