@@ -27,7 +27,27 @@ def atomic_path(final: Path) -> Iterator[Path]:
         raise
 
 
-def write_text_atomic(final: Path, text: str) -> None:
-    """Write ``text`` to ``final`` atomically."""
+def write_bytes_atomic(final: Path, data: bytes | memoryview) -> None:
+    """Write ``data`` (anything with the buffer protocol) to ``final`` atomically, in one ``write``.
+
+    Plain ``os`` calls: Python's ``open()`` adds an fstat, an ioctl and two seeks a file, which
+    add up over the 16,000 small files of an ingest job.
+    """
     with atomic_path(final) as tmp:
-        tmp.write_text(text, encoding="utf-8")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+        try:
+            write_all(fd, data)
+        finally:
+            os.close(fd)
+
+
+def write_all(fd: int, data: bytes | memoryview) -> None:
+    """Write every byte of ``data`` to ``fd`` (``os.write`` may write less than asked)."""
+    view = memoryview(data).cast("B")
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def write_text_atomic(final: Path, text: str) -> None:
+    """Write ``text`` to ``final`` atomically (UTF-8)."""
+    write_bytes_atomic(final, text.encode("utf-8"))

@@ -22,7 +22,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from stages.common.atomic import atomic_path
+from stages.common.parquet import write_parquet_atomic
 from stages.common.schema import FEATURES_SCHEMA
 from stages.features.table import FeaturesInputError, add_features
 
@@ -67,8 +67,7 @@ def process_file(source: Path, target: Path) -> int:
     except FeaturesInputError as exc:
         raise FeaturesError(f"features: {source}: {exc}") from None
     try:
-        with atomic_path(target) as tmp:
-            pq.write_table(result, tmp, **PARQUET_WRITE_OPTIONS)
+        write_parquet_atomic(result, target, **PARQUET_WRITE_OPTIONS)
     except OSError as exc:
         raise FeaturesError(f"features: {target}: cannot write the output: {exc}") from None
     return result.num_rows

@@ -27,9 +27,8 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-import pyarrow.parquet as pq
-
-from stages.common.atomic import atomic_path, write_text_atomic
+from stages.common.atomic import write_text_atomic
+from stages.common.parquet import write_parquet_atomic
 from stages.common.schema import PRICE_COLUMNS
 from stages.ingest.metadata import (
     META_FILE_NAME,
@@ -124,8 +123,9 @@ def write_outputs(result: SymbolResult, category: str, out: Path) -> None:
             parquet_path.unlink()  # a stale output of an earlier run of this folder
     else:
         record.output = f"{category}/{stem}.parquet"
-        with atomic_path(parquet_path) as tmp:
-            pq.write_table(result.table, tmp, row_group_size=max(result.table.num_rows, 1), **PARQUET_OPTIONS)
+        write_parquet_atomic(
+            result.table, parquet_path, row_group_size=max(result.table.num_rows, 1), **PARQUET_OPTIONS
+        )
     try:
         write_text_atomic(out / QUALITY_DIR / category / f"{stem}.json", record.to_json())
     except BaseException:

@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from stages.common import atomic
 from stages.common.schema import FEATURES_SCHEMA, INGEST_SCHEMA
 from stages.features.program import main
 from stages.features.table import add_features
@@ -115,11 +116,11 @@ def test_failed_write_is_one_line_and_leaves_no_temporary_file(
     (ingest / "stocks").mkdir(parents=True)
     pq.write_table(ingest_table([1, 2], [1.0, 2.0]), ingest / "stocks" / "X.parquet")
 
-    def failing_write(table: pa.Table, where: Path, **options: object) -> None:
-        Path(where).write_bytes(b"half")
+    def failing_write(fd: int, data: bytes) -> None:
+        os.write(fd, b"half")
         raise OSError("disk full")
 
-    monkeypatch.setattr(pq, "write_table", failing_write)
+    monkeypatch.setattr(atomic, "write_all", failing_write)
     assert main(["--ingest", str(ingest), "--out", str(out)]) == 1
     assert (
         capsys.readouterr().err
