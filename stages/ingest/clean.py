@@ -54,13 +54,12 @@ def clean_prices(parsed: ParsedPrices) -> CleanPrices:
     volume = table["Volume"]
     if pa.types.is_floating(volume.type):
         volume = pc.cast(volume, pa.int64())  # every value checked whole, finite, in range
-    prices = np.column_stack([table[c].to_numpy() for c in PRICE_COLUMNS]) if table.num_rows else None
     flags: dict[str, int | bool] = {
         "unsorted_dates": unsorted,
         "volume_as_float_text": parsed.volume_as_float_text,
         "strict_reader": parsed.strict_reader,
-        "zero_volume_rows": int(pc.sum(pc.equal(volume, 0)).as_py() or 0),
-        "zero_price_rows": int((prices == 0).any(axis=1).sum()) if prices is not None else 0,
+        "zero_volume_rows": int(np.count_nonzero(volume.to_numpy() == 0)),
+        "zero_price_rows": _zero_price_rows(table),
     }
     out = pa.table(
         {
@@ -70,6 +69,16 @@ def clean_prices(parsed: ParsedPrices) -> CleanPrices:
         }
     )
     return CleanPrices(table=out, rows_read=parsed.rows_read, dropped=dropped, flags=flags)
+
+
+def _zero_price_rows(table: pa.Table) -> int:
+    """Rows with at least one price equal to 0 (the kept rows have no nulls)."""
+    if not table.num_rows:
+        return 0
+    zero = table[PRICE_COLUMNS[0]].to_numpy() == 0
+    for name in PRICE_COLUMNS[1:]:
+        zero |= table[name].to_numpy() == 0
+    return int(np.count_nonzero(zero))
 
 
 def _as_numpy(column: pa.ChunkedArray | pa.Array) -> np.ndarray:

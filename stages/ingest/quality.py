@@ -64,7 +64,8 @@ class QualityRecord:
     def to_json(self) -> str:
         self.check()
         as_dict = {f.name: getattr(self, f.name) for f in fields(self)}
-        return json.dumps(as_dict, indent=1, sort_keys=True) + "\n"
+        # One line: json.dumps with indent uses the pure-Python encoder (~4x slower per record).
+        return json.dumps(as_dict, sort_keys=True) + "\n"
 
     @classmethod
     def from_json(cls, text: str) -> QualityRecord:
