@@ -28,10 +28,22 @@ def _new_hasher() -> hashlib._Hash:
 
 def hash_file(path: str | Path) -> Blob:
     """Hash a file's content with large reads; returns (hex digest, size)."""
-    with open(path, "rb") as fh:
-        digest = hashlib.file_digest(fh, _new_hasher)
-        size = fh.tell()
-    return digest.hexdigest(), size
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        return hash_fd(fd)
+    finally:
+        os.close(fd)
+
+
+def hash_fd(fd: int) -> Blob:
+    """Hash what is left to read of the open file ``fd``; returns (hex digest, size)."""
+    hasher = _new_hasher()
+    size = 0
+    chunk_size = min(BUF_SIZE, os.fstat(fd).st_size + 1)  # a small file in one read, no 1 MB buffer
+    while chunk := os.read(fd, chunk_size):
+        hasher.update(chunk)
+        size += len(chunk)
+    return hasher.hexdigest(), size
 
 
 def link_or_copy(src: str | Path, dst: str | Path) -> None:
@@ -53,8 +65,11 @@ class ObjectStore:
     def path(self, digest: str) -> Path:
         return self.root / digest[:2] / digest[2:]
 
+    def _path_text(self, digest: str) -> str:
+        return f"{self.root}/{digest[:2]}/{digest[2:]}"
+
     def has(self, digest: str) -> bool:
-        return os.path.exists(self.path(digest))
+        return os.path.exists(self._path_text(digest))
 
     def _tmp(self) -> Path:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -73,13 +88,16 @@ class ObjectStore:
 
     def _install(self, tmp: str | Path, digest: str) -> None:
         """Make the complete file ``tmp`` the object ``digest`` (dropped if that object exists)."""
-        final = self.path(digest)
-        if final.exists():
+        final = self._path_text(digest)
+        if os.path.exists(final):
             os.unlink(tmp)
             return
         os.chmod(tmp, 0o444)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp, final)
+        try:
+            os.replace(tmp, final)
+        except FileNotFoundError:  # the first object of its two-letter folder
+            os.makedirs(os.path.dirname(final), exist_ok=True)
+            os.replace(tmp, final)
 
     def add_copy(self, src: str | Path) -> Blob:
         """Add a file by copying it (the source stays the user's, untouched)."""
