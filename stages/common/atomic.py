@@ -17,7 +17,7 @@ def atomic_path(final: Path) -> Iterator[Path]:
     """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
+    tmp = Path(temporary_name(str(final)))
     try:
         yield tmp
         os.replace(tmp, final)
@@ -27,18 +27,37 @@ def atomic_path(final: Path) -> Iterator[Path]:
         raise
 
 
-def write_bytes_atomic(final: Path, data: bytes | memoryview) -> None:
+def temporary_name(final: str) -> str:
+    """The temporary name beside ``final``: hidden (readers skip dot files), unique per process."""
+    head, name = os.path.split(final)
+    return os.path.join(head, f".{name}.tmp-{os.getpid()}")
+
+
+def write_bytes_atomic(final: str | os.PathLike[str], data: bytes | memoryview) -> None:
     """Write ``data`` (anything with the buffer protocol) to ``final`` atomically, in one ``write``.
 
-    Plain ``os`` calls: Python's ``open()`` adds an fstat, an ioctl and two seeks a file, which
-    add up over the 16,000 small files of an ingest job.
+    Plain ``os`` calls, and the parent folder created only when the first open says it is
+    missing: ``open()`` and ``mkdir(exist_ok=True)`` add five system calls a file, which add
+    up over the 16,000 small files of an ingest job.
     """
-    with atomic_path(final) as tmp:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+    final = os.fspath(final)
+    tmp = temporary_name(final)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+    try:
+        fd = os.open(tmp, flags, 0o644)
+    except FileNotFoundError:
+        os.makedirs(os.path.dirname(final), exist_ok=True)
+        fd = os.open(tmp, flags, 0o644)
+    try:
         try:
             write_all(fd, data)
         finally:
             os.close(fd)
+        os.replace(tmp, final)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
 
 
 def write_all(fd: int, data: bytes | memoryview) -> None:

@@ -85,7 +85,21 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    return _parser().parse_args(argv)
+    return _parse_args(tuple(sys.argv[1:] if argv is None else argv))
+
+
+@functools.lru_cache(maxsize=8)
+def _parse_args(argv: tuple[str, ...]) -> argparse.Namespace:
+    """Parsed once per distinct command line: a warm worker repeats the same one for every datum."""
+    return _parser().parse_args(list(argv))
+
+
+def _configure_logging() -> None:
+    """Log to the current ``sys.stderr``; reconfigured only when that stream object changed."""
+    handlers = logging.getLogger().handlers
+    if len(handlers) == 1 and getattr(handlers[0], "stream", None) is sys.stderr:
+        return
+    logging.basicConfig(level=logging.INFO, format="ingest: %(message)s", stream=sys.stderr, force=True)
 
 
 def find_price_files(prices: Path) -> list[PriceFile]:
@@ -157,7 +171,7 @@ def ingest_file(price_file: PriceFile, metadata: Metadata, out: Path, *, strict:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="ingest: %(message)s", stream=sys.stderr, force=True)
+    _configure_logging()
     started = time.perf_counter()
     try:
         metadata = _METADATA_CACHE.load(resolve_metadata_path(args.meta))
