@@ -19,6 +19,8 @@ from stages.ingest.quality import DROP_REASONS
 #: Volumes above this cannot be told whole or exact from float text: counted `invalid_number`.
 _MAX_EXACT_FLOAT_INT = 2.0**53
 _KEEP = 0
+#: The fast reader's original Date text, carried through filtering and sorting as an extra column.
+_DATE_TEXT = "Date (text)"
 _CODE = {reason: code for code, reason in enumerate(DROP_REASONS, start=1)}
 
 
@@ -35,6 +37,8 @@ class CleanPrices:
 def clean_prices(parsed: ParsedPrices) -> CleanPrices:
     """Drop bad rows (counted by reason), sort by date, resolve duplicate dates."""
     table = parsed.table
+    if parsed.date_text is not None:  # filtered and sorted along with the rows
+        table = table.append_column(_DATE_TEXT, parsed.date_text)
     codes = _row_codes(parsed)
     if codes is not None:
         table = table.filter(pa.array(codes == _KEEP))
@@ -61,9 +65,10 @@ def clean_prices(parsed: ParsedPrices) -> CleanPrices:
         "zero_volume_rows": int(np.count_nonzero(volume.to_numpy() == 0)),
         "zero_price_rows": _zero_price_rows(table),
     }
+    date_text = table[_DATE_TEXT] if parsed.date_text is not None else pc.cast(table["Date"], pa.string())
     out = pa.table(
         {
-            "Date": pc.cast(table["Date"], pa.string()),
+            "Date": date_text,
             **{c: table[c] for c in PRICE_COLUMNS},
             "Volume": volume,
         }
@@ -98,7 +103,8 @@ def _row_codes(parsed: ParsedPrices) -> np.ndarray | None:
     all_fine = (
         not any_null
         and not parsed.unparseable
-        and all(bool(np.all((v >= 0) & (v < np.inf))) for v in values.values())
+        # min >= 0 and max < inf, each False for a NaN: two reductions and no temporary array
+        and all(v.size == 0 or (v.min() >= 0 and v.max() < np.inf) for v in values.values())
         and (
             not volume_is_float
             or bool(np.all((volume == np.floor(volume)) & (volume <= _MAX_EXACT_FLOAT_INT)))

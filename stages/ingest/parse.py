@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from stages.common.schema import PRICE_COLUMNS, PRICE_CSV_COLUMNS
@@ -59,6 +60,9 @@ class ParsedPrices:
     ``table`` has ``Date`` (date32) and the value columns (prices float64, ``Volume`` int64
     or float64); a null is an empty field. ``unparseable`` maps a column to a boolean mask
     of fields that held text which is not a date/number (those fields are null in ``table``).
+    ``date_text`` is the ``Date`` column as read, row for row, when every value is a valid
+    ``YYYY-MM-DD`` date (the fast reader): the output keeps that text instead of formatting the
+    dates again (pyarrow's date parser accepts that exact form only, so the two are the same).
     """
 
     table: pa.Table
@@ -66,6 +70,7 @@ class ParsedPrices:
     volume_as_float_text: bool
     strict_reader: bool
     unparseable: dict[str, np.ndarray] = field(default_factory=dict)
+    date_text: pa.ChunkedArray | None = None
 
     @property
     def rows_read(self) -> int:
@@ -109,7 +114,9 @@ def _fast_options(
     volume_type: pa.DataType,
 ) -> tuple[pacsv.ReadOptions, pacsv.ParseOptions, pacsv.ConvertOptions]:
     """pyarrow's CSV options for one ``Volume`` type, built once per process."""
-    types = {"Date": pa.date32(), **dict.fromkeys(PRICE_COLUMNS, pa.float64()), "Volume": volume_type}
+    # Date is read as text and parsed by a cast afterwards: as fast as parsing it while reading,
+    # and the text is what the output stores.
+    types = {"Date": pa.string(), **dict.fromkeys(PRICE_COLUMNS, pa.float64()), "Volume": volume_type}
     # ignore_empty_lines=False: a blank line (or a stray carriage return, which pyarrow takes
     # for a line end) becomes a row of nulls or a wrong field count, and the strict reader
     # takes the file over and counts it; a file the fast reader keeps has exactly one row per
@@ -137,13 +144,22 @@ def _fast_read(data: bytes, body_start: int) -> ParsedPrices | None:
             table = _read_typed(data, volume_type)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             continue
-        if table.column_names != list(PRICE_CSV_COLUMNS) or table["Date"].null_count:
-            return None  # a row without a date may be a blank line: the strict reader tells them apart
+        if table.column_names != list(PRICE_CSV_COLUMNS):
+            return None
+        table = table.combine_chunks()
+        date_text = table["Date"]
+        try:
+            # An empty Date (a blank line is a row of empty fields here) or an invalid one fails:
+            # the strict reader tells blank lines from empty rows and counts invalid dates.
+            days = pc.cast(date_text, pa.date32())
+        except pa.ArrowInvalid:
+            return None
         return ParsedPrices(
-            table=table.combine_chunks(),
+            table=table.set_column(0, "Date", days),
             blank_lines=0,
             volume_as_float_text=pa.types.is_floating(volume_type),
             strict_reader=False,
+            date_text=date_text,
         )
     return None
 
