@@ -65,11 +65,12 @@ class ObjectStore:
     def path(self, digest: str) -> Path:
         return self.root / digest[:2] / digest[2:]
 
-    def _path_text(self, digest: str) -> str:
+    def path_text(self, digest: str) -> str:
+        """``path(digest)`` as a string, without pathlib (called once per file per datum and commit)."""
         return f"{self.root}/{digest[:2]}/{digest[2:]}"
 
     def has(self, digest: str) -> bool:
-        return os.path.exists(self._path_text(digest))
+        return os.path.exists(self.path_text(digest))
 
     def _tmp(self) -> Path:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -88,7 +89,7 @@ class ObjectStore:
 
     def _install(self, tmp: str | Path, digest: str) -> None:
         """Make the complete file ``tmp`` the object ``digest`` (dropped if that object exists)."""
-        final = self._path_text(digest)
+        final = self.path_text(digest)
         if os.path.exists(final):
             os.unlink(tmp)
             return
