@@ -299,9 +299,11 @@ class WorkerPool:
     ) -> None:
         """Run ``tasks`` to the end; ``on_result`` may return a retry, ``tick`` is called often."""
         while tasks or any(w.pending for w in self.workers):
+            size = max(1, min(64, len(tasks) // (len(self.workers) * 4)))
             for w in self.workers:
-                if not w.pending and tasks:
-                    size = max(1, min(64, len(tasks) // (len(self.workers) * 4)))
+                # The next batch is sent while the worker is still on the second half of the
+                # current one, so it never waits for this loop to wake up between batches.
+                if tasks and len(w.pending) <= size // 2:
                     batch = [tasks.popleft() for _ in range(min(size, len(tasks)))]
                     w.pending.extend(batch)
                     w.conn.send(batch)
