@@ -129,7 +129,7 @@ class Bench:
 
     def first_run(self) -> None:
         self.echo(f"== fresh runner state {self.state}")
-        set_aside(self.config.work_dir)  # deleted after the measurements (bench/trash.py says why)
+        set_aside(self.config.work_dir)  # deleted after the pipeline run (bench/trash.py says why)
         self.config.work_dir.mkdir(parents=True)
         self.runner("update", "pipeline", "-f", str(self.config.specs))
         put = self.runner("put", "file", "-r", "raw@master:/", "-f", str(self.config.data_dir))
@@ -243,13 +243,15 @@ class Bench:
         self.results["machine"] = machine_facts()
         self.results["dataset"] = self.dataset()
         self.first_run()
+        # The previous state goes now: after the measured pipeline run, and minutes before the
+        # runner benchmark and any next `make bench` create files again (bench/trash.py).
+        empty_trash(self.config.work_dir.parent)
         self.baselines()
         if self.results["run"]["returncode"] == 0:
             self.rerun_no_change()
             self.incremental()
         self.runner_datums()
         self.results["others"] = other_cpu_use(before, cpu_snapshot(), self.own_pids | {os.getpid()})
-        empty_trash(self.config.work_dir.parent)
         return self.results
 
 

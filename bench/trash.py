@@ -1,9 +1,11 @@
-"""Set the previous run's files aside now, delete them once the measurements are over.
+"""Set the previous run's files aside now, delete them once the measured pipeline run is over.
 
 Deleting a folder of ~100,000 files right before a measured run slows the run down on ext4
 without a journal (this project's test machines): there, creating a file scans past every inode
 freed in the last 60-360 s of its block group, so each file a stage writes pays for the
-deletion. Renaming the folder is one operation; the deletion happens after the last timing.
+deletion. Renaming the folder is one operation; ``make bench`` deletes it right after its
+pipeline run, so the steps that create many files again (the runner benchmark, the next
+``make bench``) come minutes later, when those inodes no longer count as recently freed.
 """
 
 from __future__ import annotations
