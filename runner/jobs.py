@@ -168,7 +168,7 @@ def task_inputs(state: State, datum: Datum) -> list[tuple[str, list[tuple[str, s
     return [
         (
             i.name,
-            [(path, state.objects.path_text(digest)) for path, digest, _ in i.files],
+            [(path, state.objects.path(digest)) for path, digest, _ in i.files],
             i.matched,
             i.commit,
         )

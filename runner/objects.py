@@ -28,21 +28,16 @@ def _new_hasher() -> hashlib._Hash:
 
 def hash_file(path: str | Path) -> Blob:
     """Hash a file's content with large reads; returns (hex digest, size)."""
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        return hash_fd(fd)
-    finally:
-        os.close(fd)
-
-
-def hash_fd(fd: int) -> Blob:
-    """Hash what is left to read of the open file ``fd``; returns (hex digest, size)."""
     hasher = _new_hasher()
     size = 0
-    chunk_size = min(BUF_SIZE, os.fstat(fd).st_size + 1)  # a small file in one read, no 1 MB buffer
-    while chunk := os.read(fd, chunk_size):
-        hasher.update(chunk)
-        size += len(chunk)
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        chunk_size = min(BUF_SIZE, os.fstat(fd).st_size + 1)  # a small file in one read, no 1 MB buffer
+        while chunk := os.read(fd, chunk_size):
+            hasher.update(chunk)
+            size += len(chunk)
+    finally:
+        os.close(fd)
     return hasher.hexdigest(), size
 
 
@@ -62,15 +57,12 @@ class ObjectStore:
     def __init__(self, root: Path) -> None:
         self.root = root
 
-    def path(self, digest: str) -> Path:
-        return self.root / digest[:2] / digest[2:]
-
-    def path_text(self, digest: str) -> str:
-        """``path(digest)`` as a string, without pathlib (called once per file per datum and commit)."""
+    def path(self, digest: str) -> str:
+        """Where the object lies (a string, not a Path: called once per file per datum and commit)."""
         return f"{self.root}/{digest[:2]}/{digest[2:]}"
 
     def has(self, digest: str) -> bool:
-        return os.path.exists(self.path_text(digest))
+        return os.path.exists(self.path(digest))
 
     def _tmp(self) -> Path:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -89,7 +81,7 @@ class ObjectStore:
 
     def _install(self, tmp: str | Path, digest: str) -> None:
         """Make the complete file ``tmp`` the object ``digest`` (dropped if that object exists)."""
-        final = self.path_text(digest)
+        final = self.path(digest)
         if os.path.exists(final):
             os.unlink(tmp)
             return

@@ -297,7 +297,7 @@ class State:
             if parent and parent not in made:
                 os.makedirs(f"{tmp}{parent}", exist_ok=True)
                 made.add(parent)
-            link_or_copy(self.objects.path_text(digest), f"{tmp}{path}")
+            link_or_copy(self.objects.path(digest), f"{tmp}{path}")
         os.replace(tmp, trees / commit_id)
 
     # -- pipelines ---------------------------------------------------------------------------
