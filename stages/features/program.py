@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from stages.common.parquet import write_parquet_atomic
+from stages.common.per_datum import log_to_stderr, parse_args_once
 from stages.common.schema import FEATURES_SCHEMA
 from stages.features.table import FeaturesInputError, add_features
 
@@ -105,12 +106,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    return _parser().parse_args(argv)
+    return parse_args_once(_parser, argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr, force=True)
+    log_to_stderr("%(message)s")
     started = time.monotonic()
     try:
         files, rows = run(args.ingest, args.out)

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from stages.common.atomic import write_text_atomic
 from stages.common.parquet import write_parquet_atomic
+from stages.common.per_datum import log_to_stderr, parse_args_once
 from stages.common.schema import PRICE_COLUMNS
 from stages.ingest.metadata import (
     META_FILE_NAME,
@@ -85,21 +86,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    return _parse_args(tuple(sys.argv[1:] if argv is None else argv))
-
-
-@functools.lru_cache(maxsize=8)
-def _parse_args(argv: tuple[str, ...]) -> argparse.Namespace:
-    """Parsed once per distinct command line: a warm worker repeats the same one for every datum."""
-    return _parser().parse_args(list(argv))
-
-
-def _configure_logging() -> None:
-    """Log to the current ``sys.stderr``; reconfigured only when that stream object changed."""
-    handlers = logging.getLogger().handlers
-    if len(handlers) == 1 and getattr(handlers[0], "stream", None) is sys.stderr:
-        return
-    logging.basicConfig(level=logging.INFO, format="ingest: %(message)s", stream=sys.stderr, force=True)
+    return parse_args_once(_parser, argv)
 
 
 def find_price_files(prices: Path) -> list[PriceFile]:
@@ -171,7 +158,7 @@ def ingest_file(price_file: PriceFile, metadata: Metadata, out: Path, *, strict:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    _configure_logging()
+    log_to_stderr("ingest: %(message)s")
     started = time.perf_counter()
     try:
         metadata = _METADATA_CACHE.load(resolve_metadata_path(args.meta))
