@@ -18,12 +18,19 @@ def atomic_path(final: Path) -> Iterator[Path]:
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(temporary_name(str(final)))
-    try:
+    with _renamed_into_place(tmp, final):
         yield tmp
+
+
+@contextlib.contextmanager
+def _renamed_into_place(tmp: str | Path, final: str | Path) -> Iterator[None]:
+    """Rename ``tmp`` to ``final`` when the block succeeds; remove ``tmp`` when it raises."""
+    try:
+        yield
         os.replace(tmp, final)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+            os.unlink(tmp)
         raise
 
 
@@ -48,16 +55,11 @@ def write_bytes_atomic(final: str | os.PathLike[str], data: bytes | memoryview) 
     except FileNotFoundError:
         os.makedirs(os.path.dirname(final), exist_ok=True)
         fd = os.open(tmp, flags, 0o644)
-    try:
+    with _renamed_into_place(tmp, final):
         try:
             write_all(fd, data)
         finally:
             os.close(fd)
-        os.replace(tmp, final)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def write_all(fd: int, data: bytes | memoryview) -> None:
