@@ -22,7 +22,7 @@ import subprocess
 import sys
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
@@ -154,9 +154,8 @@ class Stager:
         self.staged = []
         if out_emptied:
             return
-        for dirpath, _dirs, files in os.walk(self.out):
-            for fname in files:
-                os.unlink(os.path.join(dirpath, fname))
+        for path in files_under(str(self.out)):
+            os.unlink(path)
 
 
 def stage_inputs(task: Task, pfs_root: Path) -> None:
@@ -170,18 +169,23 @@ def stage_inputs(task: Task, pfs_root: Path) -> None:
     (pfs_root / "out").mkdir(parents=True, exist_ok=True)
 
 
-def collect_outputs(out_dir: Path, store: ObjectStore) -> dict[str, tuple[str, int]]:
-    """Move every file under ``out_dir`` into the store; returns ``{"/path": (digest, size)}``."""
-    outputs: dict[str, tuple[str, int]] = {}
-    base = len(str(out_dir))
-    pending = [str(out_dir)]
-    while pending:  # os.scandir's file types need no stat per entry (os.walk lstat's every folder)
+def files_under(root: str) -> Iterator[str]:
+    """Paths of every non-folder entry under ``root`` (scandir's file types: no stat per entry,
+    where ``os.walk`` lstat's every folder)."""
+    pending = [root]
+    while pending:
         with os.scandir(pending.pop()) as entries:
             for entry in entries:
                 if entry.is_dir(follow_symlinks=False):
                     pending.append(entry.path)
                 else:
-                    outputs[entry.path[base:]] = store.add_move(entry.path)
+                    yield entry.path
+
+
+def collect_outputs(out_dir: Path, store: ObjectStore) -> dict[str, tuple[str, int]]:
+    """Move every file under ``out_dir`` into the store; returns ``{"/path": (digest, size)}``."""
+    root = str(out_dir)
+    outputs = {path[len(root) :]: store.add_move(path) for path in files_under(root)}
     return dict(sorted(outputs.items()))
 
 
