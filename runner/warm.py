@@ -128,19 +128,20 @@ class EnvironmentGuard:
     def __init__(self) -> None:
         self._baseline = _environ_snapshot()
         self._baseline_text = dict(os.environ)
-        self._set: dict[str, str | None] = {}
+        self._datum_keys: tuple[str, ...] = ()
 
     def enter(self, overrides: dict[str, str]) -> None:
-        self._set = {key: self._baseline_text.get(key) for key in overrides}
+        self._datum_keys = tuple(overrides)
         os.environ.update(overrides)
 
     def exit(self) -> None:
-        for key, value in self._set.items():
+        for key in self._datum_keys:
+            value = self._baseline_text.get(key)
             if value is None:
                 os.environ.pop(key, None)
             elif os.environ.get(key) != value:
                 os.environ[key] = value
-        self._set = {}
+        self._datum_keys = ()
         if _environ_snapshot() != self._baseline:
             for key in [k for k in os.environ if k not in self._baseline_text]:
                 del os.environ[key]
