@@ -182,8 +182,10 @@ class WarmRunner:
         cwd: str,
         log: DatumLog,
         timeout: float | None,
+        accept_return_codes: tuple[int, ...] = (),
     ) -> bool:
-        """Run ``python -m module args`` with fds 1/2 on ``log``; True on success (exit status 0)."""
+        """Run ``python -m module args`` with fds 1/2 on ``log``; True on success (exit status 0, or
+        one of ``accept_return_codes``, the spec's ``acceptReturnCode``, as for a subprocess)."""
         saved_argv = sys.argv[:]
         saved_streams = (sys.stdout, sys.stderr)
         sys.stdout.flush()
@@ -205,7 +207,7 @@ class WarmRunner:
                 _exec_as_main(self.modules.get(module))
                 ok = True
             except SystemExit as exc:
-                ok = exc.code in (None, 0)
+                ok = exc.code in (None, 0) or exc.code in accept_return_codes
                 if isinstance(exc.code, str):
                     print(exc.code, file=sys.stderr)
                 elif not ok and log.written() == 0:  # say why, unless the stage already did
