@@ -170,8 +170,8 @@ def stage_inputs(task: Task, pfs_root: Path) -> None:
 
 
 def files_under(root: str) -> Iterator[str]:
-    """Paths of every non-folder entry under ``root`` (scandir's file types: no stat per entry,
-    where ``os.walk`` lstat's every folder)."""
+    """Paths of every non-folder entry under ``root``, in one ``scandir`` walk (no ``stat`` per entry;
+    see docs/runner-performance.md)."""
     pending = [root]
     while pending:
         with os.scandir(pending.pop()) as entries:
