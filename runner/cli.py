@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from runner.datums import UnsupportedInput, compute_datums
+from runner.datums import UnsupportedInput, compute_datums, input_tree
 from runner.graph import mermaid
 from runner.jobs import JobFailed, last_line, run_pipelines, task_inputs
 from runner.putfile import delete_file, put_file
@@ -583,7 +583,7 @@ def cmd_debug_datum(args: argparse.Namespace, state: State) -> int:
     spec = parse_spec(record["spec"], record["path"])
     heads = {i["repo"]: i["commit"] for i in job["inputs"]}
     manifests = {repo: state.manifest(repo, commit) for repo, commit in heads.items()}
-    datums = {d.id: d for d in compute_datums(spec.input, heads, manifests, "")} if spec.input else {}
+    datums = {d.id: d for d in compute_datums(input_tree(spec), heads, manifests, "")} if spec.input else {}
     matches = [d for did, d in datums.items() if did.startswith(args.datum)]
     if len(matches) != 1:
         raise StateError(
