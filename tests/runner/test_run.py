@@ -411,4 +411,3 @@ def test_verbose_run_lists_every_failed_datum_and_ignored_fields(runner: Runner,
     assert "check: cluster-only fields ignored locally: resourceLimits" in result.out
     assert "(in:/bad1.txt): fail: bad1.txt line 1" in result.err and "(in:/bad2.txt)" in result.err
     assert "(and 1 more failed datums)" in result.err
-
