@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from runner.glob import Glob, compile_glob, match_paths
+from runner.glob import Glob, GlobError, compile_glob, match_paths
 from runner.objects import Blob
 from runner.spec import Input, Spec
 from runner.state import Manifest
@@ -45,7 +45,8 @@ CRON_GLOB = "/*"
 
 
 class UnsupportedInput(ValueError):
-    """An input the local runner cannot expand yet (a cron input before its first tick)."""
+    """An input whose datums cannot be listed: a glob that does not compile, a cron input
+    before its first tick. The message names the input."""
 
 
 #: (path, hash, size) of one input file.
@@ -234,7 +235,11 @@ def _group(parts: list[list[Combo]]) -> list[Combo]:
 
 
 def _pfs_datums(pfs: PfsSource, commits: dict[str, str], manifests: dict[str, Manifest]) -> list[Combo]:
-    return _source_datums(pfs, compile_glob(pfs.glob), commits[pfs.repo], manifests[pfs.repo])
+    try:
+        glob = compile_glob(pfs.glob)
+    except GlobError as exc:  # pachd accepts the spec; the job fails when the glob is compiled
+        raise UnsupportedInput(f"input {pfs.name!r}: {exc}") from exc
+    return _source_datums(pfs, glob, commits[pfs.repo], manifests[pfs.repo])
 
 
 def _cron_datums(cron: CronSource, commits: dict[str, str], manifests: dict[str, Manifest]) -> list[Combo]:

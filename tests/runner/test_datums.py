@@ -294,3 +294,18 @@ def test_cron_tick_files() -> None:
     earlier = {"/2026-12-01T16:44:07Z": empty}
     assert cron_tick_files(earlier, tick, False, empty) == {**earlier, "/2026-12-01T16:45:07Z": empty}
     assert cron_tick_files(earlier, tick, True, empty) == {"/2026-12-01T16:45:07Z": empty}
+
+
+def test_lazy_does_not_change_the_datums() -> None:
+    """worker.go processPFSTask copies ``Lazy`` onto each datum input untouched: it decides how
+    files are fetched on a cluster, not which files a datum holds."""
+    eager = _datums({"join": [_opts("a", "/foo1(?)", joinOn="$1"), _opts("b", "/foo(?)1", joinOn="$1")]})
+    lazy = _datums(
+        {
+            "join": [
+                _opts("a", "/foo1(?)", joinOn="$1", lazy=True),
+                _opts("b", "/foo(?)1", joinOn="$1", lazy=True),
+            ]
+        }
+    )
+    assert [d.id for d in lazy] == [d.id for d in eager] and len(eager) == 4

@@ -148,3 +148,17 @@ def test_join_through_python_dash_m_runner(tmp_path: Path) -> None:
     assert "2 datums, 2 processed" in cli("run")
     out = tmp_path / "pfs" / "joined" / "master"
     assert sorted(p.name for p in out.iterdir()) == ["A.csv+A.json", "B.csv+B.json"]
+
+
+def test_a_glob_that_does_not_compile_fails_the_run_naming_input_and_glob(
+    runner: Runner, tmp_path: Path
+) -> None:
+    """api_server.go validateInput does not parse globs; the job fails when pfs compiles the
+    glob (paths.go globMatchFunction, ohmyglob's lexer: an unterminated ``[``). The runner says
+    which input and glob, exits 1, and records no job."""
+    put(runner, tmp_path, "prices", PRICES)
+    spec = write_spec(tmp_path / "specs", "broken", keyed("prices", "/[AB.csv"), ["true"])
+    runner("create", "pipeline", "-f", str(spec))
+    err = runner("run", expect=1).err
+    assert "input 'prices'" in err and "'/[AB.csv'" in err and "Traceback" not in err
+    assert runner.jobs("broken") == []
