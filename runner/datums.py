@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -201,21 +202,30 @@ def _source_datums(pfs: PfsSource, glob: Glob, commit: str, manifest: Manifest) 
     return out
 
 
-def _keyed(parts: list[list[Combo]], key_of: str) -> dict[str, list[list[DatumInput]]]:
+def _keyed(
+    parts: list[list[Combo]], key_of: Callable[[DatumInput], str]
+) -> dict[str, list[list[DatumInput]]]:
     """key → per child, the inputs holding that key (each input of a datum keyed on its own, as
     ``processKeyTask`` does)."""
     by_key: dict[str, list[list[DatumInput]]] = {}
     for index, part in enumerate(parts):
         for combo in part:
             for item in combo:
-                key = item.join_on if key_of == "join" else item.group_by
-                by_key.setdefault(key, [[] for _ in parts])[index].append(item)
+                by_key.setdefault(key_of(item), [[] for _ in parts])[index].append(item)
     return by_key
+
+
+def _join_key(item: DatumInput) -> str:
+    return item.join_on
+
+
+def _group_key(item: DatumInput) -> str:
+    return item.group_by
 
 
 def _join(parts: list[list[Combo]]) -> list[Combo]:
     out: list[Combo] = []
-    for _key, per_child in sorted(_keyed(parts, "join").items()):
+    for _key, per_child in sorted(_keyed(parts, _join_key).items()):
         present = [items for items in per_child if items]
         for combo in itertools.product(*present):
             if len(present) == len(parts):
@@ -230,7 +240,7 @@ def _join(parts: list[list[Combo]]) -> list[Combo]:
 def _group(parts: list[list[Combo]]) -> list[Combo]:
     return [
         tuple(itertools.chain.from_iterable(per_child))
-        for _key, per_child in sorted(_keyed(parts, "group").items())
+        for _key, per_child in sorted(_keyed(parts, _group_key).items())
     ]
 
 

@@ -268,6 +268,7 @@ def test_cron_input_is_its_tick_repo_with_glob_star() -> None:
     spec = _spec({"cron": {"name": "tick", "spec": "@every 1m"}})
     tree = input_tree(spec)
     assert tree is not None and tree.cron is not None and tree.cron.repo == "p_tick"
+    assert tree.sources() == [tree.cron] and tree.cron.schedule == "@every 1m"
     ticks = ["/2026-12-01T16:00:00Z", "/2026-12-01T16:01:00Z"]
     datums = compute_datums(tree, {"p_tick": "c1"}, {"p_tick": _manifest(ticks)}, "s")
     assert [d.describe() for d in datums] == [f"tick:{t}" for t in ticks]
