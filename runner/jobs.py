@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from runner.datums import Datum, compute_datums
+from runner.datums import Datum, compute_datums, input_tree
 from runner.records import (
     DatumCounts,
     DatumInputRecord,
@@ -264,7 +264,7 @@ def run_job(
     job_id = new_id()
     shash = record.effective_hash
     manifests = {repo: state.manifest(repo, commit) for repo, commit in heads.items()}
-    datums = compute_datums(spec.input, heads, manifests, shash) if spec.input else []
+    datums = compute_datums(input_tree(spec), heads, manifests, shash) if spec.input else []
     branches = {p.repo: p.branch for p in spec.input.pfs_inputs()} if spec.input else {}
     job_dir = state.job_dir(job_id)
     job_dir.mkdir(parents=True)
