@@ -159,13 +159,20 @@ class _JobRun:
     tries: dict[str, int] = field(default_factory=dict)
     processed: int = 0
     last_flush: float = 0.0
+    last_saved: float = 0.0
 
     def tick(self) -> None:
-        """Called often by the pool: flush the datum cache (at most 5 times a second), show progress."""
+        """Called often by the pool: flush the datum cache (at most 5 times a second), show progress,
+        and once a second record the counts so far in the job record (``list job`` shows them)."""
         now = time.perf_counter()
         if now - self.last_flush >= 0.2:
             self.cache_fh.flush()
             self.last_flush = now
+        if now - self.last_saved >= 1.0:
+            self.last_saved = now
+            counts = self.job.datums
+            counts.processed, counts.failed = self.processed, len(self.failures)
+            self.state.save_job(self.job)
         self.progress.tick()
 
     def on_result(self, result: Result) -> Task | None:
@@ -286,6 +293,7 @@ def run_job(
     to_run = [d for d in datums if d.id not in skipped]
     progress = Progress(spec.name, len(datums))
     progress.done = len(skipped)
+    job.datums.skipped = len(skipped)
     workers = min(spec.parallelism, os.cpu_count() or 1, max_workers or 1 << 30, max(1, len(to_run)))
     outcome = JobOutcome(job_id, spec.name, ok=False, total=len(datums), skipped=len(skipped))
     with (
