@@ -19,7 +19,7 @@ from runner.datums import UnsupportedInput, compute_datums
 from runner.graph import mermaid
 from runner.jobs import JobFailed, last_line, run_pipelines, task_inputs
 from runner.putfile import delete_file, put_file
-from runner.spec import Spec, SpecError, load_specs, parse_spec
+from runner.spec import Spec, SpecError, check_input_repos, load_specs, parse_spec
 from runner.state import State, StateError, now_iso
 from runner.workers import PYTHON_RE, Task, datum_env, map_pfs, stage_inputs
 
@@ -237,6 +237,7 @@ def _register(state: State, specs: list[Spec], replace: bool, reprocess: bool, v
     out = []
     names = {s.name for s in specs}
     existing = {r["name"] for r in state.list_pipelines()}
+    check_input_repos(specs, set(state.list_repos()) | existing)
     if not replace:
         clash = sorted(names & existing)
         if clash:

@@ -26,7 +26,7 @@ FIELDS = (
 )
 DESCRIPTORS = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
 _GO_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
-_GO_DURATION_PART = re.compile(r"([0-9]*(?:\.[0-9]*)?)([a-zµμ]+)")
+_GO_DURATION_PART = re.compile(r"([0-9]*(?:\.[0-9]*)?)([a-zµμ]*)")
 #: Go's strconv.Atoi: optional sign, decimal digits.
 _ATOI = re.compile(r"^[+-]?[0-9]+$")
 
@@ -89,6 +89,8 @@ def go_duration_seconds(text: str) -> float:
         if not match or match.group(1) in ("", "."):
             raise ValueError(f'time: invalid duration "{text}"')
         unit = match.group(2)
+        if not unit:
+            raise ValueError(f'time: missing unit in duration "{text}"')
         if unit not in _GO_DURATION_UNITS:
             raise ValueError(f'time: unknown unit "{unit}" in duration "{text}"')
         total += float(match.group(1)) * _GO_DURATION_UNITS[unit]

@@ -379,6 +379,8 @@ class _Checker:
             self.fail(where, f"must be an integer (a number or a quoted number), got {_describe(value)}")
             return value
         elif kind == "float":
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                return value  # kept as written (1 stays 1), as the spec is stored
             number = _protojson_float(value)
             if number is not None:
                 return number

@@ -539,6 +539,8 @@ class _Parser:
                     raise self.fail("a 'key: value' pair inside [...] is outside the supported YAML subset")
                 items.append(item)
             self.flow_skip()
+            if not self.peek():
+                raise self.fail(f"unclosed {self.text[open_pos]!r}", open_pos)
             if self.peek() == ",":
                 self.pos += 1
             elif self.peek() != close:
