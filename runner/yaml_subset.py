@@ -284,6 +284,8 @@ class _Parser:
                 return self.block_scalar(indent)
             if in_mapping and ch == "-" and self.peek(1) in (" ", "\t", "\n", ""):
                 raise self.fail("a sequence cannot start on the line of its mapping key")
+            if in_mapping and ch not in "[{|>" and self.line_is_mapping_key():
+                raise self.fail("mapping values are not allowed here (quote a value holding ': ')")
             return self.block_node(indent, self.pos)
         self.skip_to_content()
         if self.pos >= len(self.text) or self.is_marker("---") or self.is_marker("..."):

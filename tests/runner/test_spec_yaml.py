@@ -67,6 +67,14 @@ EDGE_CASES = [
     "stdin:\n  - >\n    folded in\n    seq\n  - |\n    lit\n",
     "a: 'multi\n\n  para'\n",
     "a: 1\n---\n",  # a trailing document marker: an empty document
+    'a:    v   # c\nmy key: 2\n"a b": 3\n',  # keys with spaces, quoted keys
+    "- [a, b]\n- {c: d}\n-\n  a: 1\n  b: 2\n",  # flow items, an entry on the next line
+    '- "a": 1\n  b: 2\n',  # a quoted first key in a sequence entry
+    "--- {a: 1}\n--- [1]\n",  # content on the document marker's line
+    "a:\n  - b\n  -   c: 1\n      d: 2\n",
+    "top:\n  # comment line\n  a: 1\n\n  # another\n  b: 2\n",
+    "a: b\r\nc: d\r\n",  # CRLF line ends
+    "s: >\n\n  lead\n  x\n",  # folded, with a leading empty line
 ]
 
 
@@ -97,6 +105,8 @@ def test_where_yaml_1_2_differs_from_pyyaml_the_runner_follows_yaml_v3() -> None
         ("a: 'open\n", 1, "unterminated quoted string"),
         ("a: [1, 2\n", 1, "unclosed '['"),
         ("a: 1\nb\n", 2, "expected a 'key: value' line in this mapping"),
+        ("description: see: this\n", 1, "mapping values are not allowed here"),
+        ("k: - a\n", 1, "a sequence cannot start on the line of its mapping key"),
         # decoder.go yamlToJSON: intRegexp, json.Number, no !!timestamp, string keys only
         ("a: 1\nb: 007\n", 2, "integer '007' is not plain decimal (pachctl refuses it)"),
         ("a: 0x10\n", 1, "integer '0x10' is not plain decimal"),
