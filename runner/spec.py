@@ -684,8 +684,8 @@ def _valid_json(text: str) -> bool:
 
 
 def _semantic_checks(chk: _Checker, doc: dict[str, Any]) -> None:
-    """pachctl's decoder.go validateRequest, then api_server.go validatePipelineRequest and
-    validatePipeline (the input parts are in ``_parse_input``)."""
+    """pachctl's decoder.go validateRequest, then api_server.go validatePipelineRequest,
+    validatePipeline and validateSecret's first check (the input parts are in ``_parse_input``)."""
     pipeline = doc.get("pipeline")
     if not isinstance(pipeline, dict):
         if pipeline is None:
@@ -731,6 +731,13 @@ def _semantic_checks(chk: _Checker, doc: dict[str, Any]) -> None:
             chk.fail("service.externalPort", f"{ext} is outside the NodePort range 30000-32767")
     if isinstance(spout, dict) and spout.get("service") is None and doc.get("input") is not None:
         chk.fail("input", "spout pipelines (without a service) must not have an input")
+    secrets = (transform or {}).get("secrets") if isinstance(transform, dict) else None
+    for i, secret in enumerate(secrets or []):
+        if isinstance(secret, dict) and secret.get("envVar") and not secret.get("key"):
+            chk.fail(
+                f"transform.secrets[{i}].key",
+                f"secret {secret.get('name', '')} has env_var set but is missing key",
+            )
     tries = doc.get("datumTries")
     if isinstance(tries, int) and tries < 0:
         chk.fail("datumTries", "must not be negative")

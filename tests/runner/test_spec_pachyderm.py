@@ -314,6 +314,11 @@ def test_enum_numbers_are_read_as_their_names() -> None:
         # validatePipeline: PodPatch / PodSpec must be JSON
         (lambda d: d.update(podPatch="op: add"), "podPatch: malformed PodPatch"),
         (lambda d: d.update(podSpec="{"), "podSpec: malformed PodSpec"),
+        # validateSecret: an env var needs the secret's key
+        (
+            lambda d: d["transform"].update(secrets=[{"name": "creds", "envVar": "TOKEN"}]),
+            "transform.secrets[0].key: secret creds has env_var set but is missing key",
+        ),
     ],
     ids=[
         "name-starts-with-dash",
@@ -336,6 +341,7 @@ def test_enum_numbers_are_read_as_their_names() -> None:
         "toleration-operator-empty",
         "podPatch-not-json",
         "podSpec-not-json",
+        "secret-env-var-without-key",
     ],
 )
 def test_pachd_refuses_with_its_reason(change: Any, expected: str) -> None:
@@ -428,3 +434,57 @@ def test_create_pipeline_refuses_a_missing_input_repo(runner: Any, tmp_path: Pat
     assert "rwa" not in runner("list", "repo").out
     runner("create", "repo", "rwa")
     assert "copy: created" in runner("create", "pipeline", "-f", str(spec)).out
+
+
+# --- the schema: src/internal/jsonschema/pps_v2/CreatePipelineRequest.schema.json -----------------
+SCHEMA = Path(__file__).parent / "fixtures" / "pachyderm-schema" / "CreatePipelineRequest.schema.json"
+#: pps.proto fields the JSON schema leaves out (jsonschema field_options ignore = true).
+SCHEMA_IGNORED = {"update", "reprocess", "specCommit", "dryRun"}
+
+
+def test_schema_matches_pachyderms_json_schema() -> None:
+    """Every message of Pachyderm's JSON schema has exactly the runner's fields, messages map to
+    messages, and every enum has the proto's names in the proto's order (numbers are positions)."""
+    from runner.spec import INPUT, PIPELINE_SPEC, SECRET_MOUNT, TOLERATION
+
+    schema = json.loads(SCHEMA.read_text())
+    definitions = schema["definitions"]
+
+    def compare(definition: dict[str, Any], fields: dict[str, Any], where: str) -> None:
+        properties = definition["properties"]
+        expected = set(properties) | (SCHEMA_IGNORED if where == "CreatePipelineRequest" else set())
+        assert set(fields) == expected, where
+        for name, prop in properties.items():
+            kind = fields[name]
+            ref = prop.get("$ref")
+            if ref:
+                target = definitions[ref.split("/")[-1]]
+                compare(target, INPUT if kind == "input" else kind, f"{where}.{name}")
+            elif "enum" in prop:
+                assert kind == ("enum", tuple(prop["enum"])), f"{where}.{name}"
+            elif prop.get("type") == "array" or "array" in json.dumps(prop.get("oneOf", "")):
+                assert isinstance(kind, tuple) and kind[0] == "list", f"{where}.{name}"
+            else:
+                types = {prop.get("type")} | {o.get("type") for o in prop.get("oneOf", [])}
+                json_type = ({"integer", "number", "boolean", "string", "object"} & types).pop()
+                if "pattern" in prop:
+                    json_type = "duration"
+                elif prop.get("format") == "date-time":
+                    json_type = "timestamp"
+                assert KINDS[json_type](kind), f"{where}.{name}: {kind} for {json_type}"
+
+    compare(definitions[schema["$ref"].split("/")[-1]], PIPELINE_SPEC, "CreatePipelineRequest")
+    compare(definitions["pps_v2.Toleration"], TOLERATION, "Toleration")  # items of a list
+    compare(definitions["pps_v2.SecretMount"], SECRET_MOUNT, "SecretMount")
+
+
+#: Which runner kinds fit each JSON schema type (the Int64Value wrapper shows as "integer").
+KINDS = {
+    "integer": lambda k: k in ("int32", "int64", "uint64") or k == ("wrapper", "int64"),
+    "number": lambda k: k == "float",
+    "boolean": lambda k: k == "bool",
+    "string": lambda k: k == "str",
+    "object": lambda k: isinstance(k, tuple) and k[0] == "map",
+    "duration": lambda k: k == "duration",
+    "timestamp": lambda k: k == "timestamp",
+}
