@@ -118,7 +118,7 @@ def not_ingested(path: Path, rel_path: str, reason: Reason, why: str | None = No
     ``why`` replaces the reason's standard explanation (it must not quote the file's bytes).
     """
     rows = None if reason is Reason.NOT_REGULAR else count_rows(path)
-    shown_rows = "rows unknown" if rows is None else f"{rows} rows"
+    shown_rows = "rows unknown" if rows is None else f"{rows:,} rows"
     return NotIngested(
         file=rel_path,
         reason=reason.value,

@@ -63,6 +63,16 @@ def test_a_request_not_sent_whole_in_time_gets_408_and_is_closed(model_dir: Path
     assert 5 < time.monotonic() - start < 20
 
 
+def test_an_idle_connection_is_closed_after_the_keep_alive_timeout(model_dir: Path, tmp_path: Path) -> None:
+    with running_server(model_dir, log_path=tmp_path / "g.log") as server:
+        sock = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+        start = time.monotonic()
+        assert sock.recv(4096) == b""  # closed without a word: nothing was asked
+        waited = time.monotonic() - start
+        sock.close()
+    assert 4 < waited < 15, waited
+
+
 def test_a_trickled_request_that_completes_is_served(model_dir: Path, tmp_path: Path) -> None:
     """Buffering must not lose bytes: a head and a JSON body sent a few bytes at a time are answered."""
     body = b'[{"vol_moving_avg": 2500000, "adj_close_rolling_med": 41.5}]'

@@ -227,7 +227,7 @@ def test_through_the_runner_every_file_of_the_sample_and_the_odd_ones_is_account
         "stocks/X.CSV: not ingested (200 rows)",
         "bonds/X.csv: not ingested (200 rows)",
         "stocks/sub/X.csv: not ingested (200 rows)",
-        f"etfs/AAPL.csv: not ingested ({aapl_rows} rows): the metadata says ETF=N",
+        f"etfs/AAPL.csv: not ingested ({aapl_rows:,} rows): the metadata says ETF=N",
         "AAPL: stocks/AAPL.csv used; etfs/AAPL.csv not ingested",
     ):
         assert line in text, text
