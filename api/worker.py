@@ -44,6 +44,8 @@ HEAD_LIMIT = 64 * 1024
 _END_OF_HEAD = b"\r\n\r\n"
 _CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d{1,12})[ \t]*\r\n", re.IGNORECASE)
 _TRANSFER_ENCODING = re.compile(rb"\r\ntransfer-encoding:", re.IGNORECASE)
+# A client that sends "Expect: 100-continue" waits for gunicorn's "100 Continue" before its body.
+_EXPECT = re.compile(rb"\r\nexpect:", re.IGNORECASE)
 _TIMEOUT_BODY = b'{"error": "408 Request Timeout: the request did not arrive in time", "parameter": null}'
 _TIMEOUT_ANSWER = (
     b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Type: application/json\r\n"
@@ -76,7 +78,8 @@ def request_is_whole(buffered: bytes) -> bool:
     """Whether ``buffered`` (the start of a connection's next request) can go to a pool thread.
 
     True once the head is complete and the body is either absent, declared too large to buffer,
-    or all here; or when the head alone passes HEAD_LIMIT or the buffer BUFFER_LIMIT.
+    awaited by the client (``Expect: 100-continue``: it sends the body after gunicorn answers), or
+    all here; or when the head alone passes HEAD_LIMIT or the buffer BUFFER_LIMIT.
     """
     end = buffered.find(_END_OF_HEAD)
     if end < 0:
@@ -84,6 +87,8 @@ def request_is_whole(buffered: bytes) -> bool:
     if len(buffered) > BUFFER_LIMIT:
         return True
     head = buffered[: end + 2]
+    if _EXPECT.search(head):
+        return True
     if _TRANSFER_ENCODING.search(head):
         return _chunked_body_is_whole(buffered, end + 4)
     match = _CONTENT_LENGTH.search(head)

@@ -92,3 +92,22 @@ def test_a_trickled_request_that_completes_is_served(model_dir: Path, tmp_path: 
         sock.close()
     assert answer.startswith(b"HTTP/1.1 200 "), answer
     assert answer.endswith(expected.encode())
+
+
+def test_expect_100_continue_gets_its_continue_before_the_body(model_dir: Path, tmp_path: Path) -> None:
+    """A client that waits for "100 Continue" must not wait for the worker to buffer a body it holds back."""
+    body = b'[{"vol_moving_avg": 2500000, "adj_close_rolling_med": 41.5}]'
+    head = (
+        b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nExpect: 100-continue\r\n"
+        b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body)
+    )
+    with running_server(model_dir, log_path=tmp_path / "g.log") as server:
+        sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        sock.sendall(head)
+        assert sock.recv(4096).startswith(b"HTTP/1.1 100 Continue\r\n"), "no 100 Continue within 5 s"
+        sock.sendall(body)
+        answer = b""
+        while chunk := sock.recv(4096):
+            answer += chunk
+        sock.close()
+    assert b"HTTP/1.1 200 " in answer, answer
