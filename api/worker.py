@@ -26,7 +26,6 @@ import re
 import selectors
 import socket
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -118,8 +117,8 @@ class BufferedThreadWorker(ThreadWorker):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # In arrival order, so the first one has the earliest deadline.
-        self.reading: deque[_Reading] = deque()
+        # Connections whose request is being read (a set: a finished one leaves in O(1)).
+        self.reading: set[_Reading] = set()
 
     def accept(self, listener: socket.socket) -> None:
         try:
@@ -134,14 +133,14 @@ class BufferedThreadWorker(ThreadWorker):
         """A kept-alive connection has bytes: read its next request before it takes a thread."""
         self.poller.unregister(client)
         self.keepalived_conns.remove(conn)
-        self._start_reading(conn, conn.timeout or time.monotonic())
-        self._read_some(self.reading[-1], client)
+        self._read_some(self._start_reading(conn, conn.timeout or time.monotonic()), client)
 
-    def _start_reading(self, conn: _Conn, idle_deadline: float) -> None:
+    def _start_reading(self, conn: _Conn, idle_deadline: float) -> _Reading:
         conn.sock.setblocking(False)
         reading = _Reading(conn, idle_deadline)
-        self.reading.append(reading)
+        self.reading.add(reading)
         self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._read_some, reading))
+        return reading
 
     def _read_some(self, reading: _Reading, client: socket.socket) -> None:
         try:
@@ -157,17 +156,14 @@ class BufferedThreadWorker(ThreadWorker):
             reading.deadline = time.monotonic() + REQUEST_READ_TIMEOUT
         reading.buffered += data
         if request_is_whole(reading.buffered):
-            self._forget(reading)
+            self.reading.discard(reading)
             self.poller.unregister(client)
             reading.conn.early_bytes = bytes(reading.buffered)
             reading.conn.data_ready = True
             self.enqueue_req(reading.conn)
 
-    def _forget(self, reading: _Reading) -> None:
-        self.reading.remove(reading)
-
     def _drop(self, reading: _Reading, answer: bytes | None) -> None:
-        self._forget(reading)
+        self.reading.discard(reading)
         sock = reading.conn.sock
         with contextlib.suppress(KeyError, ValueError, OSError):
             self.poller.unregister(sock)
