@@ -2,7 +2,8 @@
 
     python -m api.devtools.loadtest --model MODEL_DIR [--out docs/load-test.md] [--duration 6]
 
-What it does, in order (about 2-3 minutes):
+What it does, in order (9 minutes on a busy 2-core machine; the slow-client round against the
+stock sync worker alone waits up to 5 s for each of its normal requests):
 1. records the machine (cores, memory, CPU, Python, versions) and what else is using the CPU;
 2. starts gunicorn (api/gunicorn_conf.py; WORKERS/THREADS as given) on a free 127.0.0.1 port and
    runs wrk (one thread, keep-alive) against /healthz (the server's ceiling: no model, no
