@@ -36,7 +36,7 @@ def make_images_plan(repo_root: Path, version: str | None = None) -> dict[str, P
 
 def image_requirements(dockerfile: Path, repo_root: Path) -> set[str]:
     """Distributions pip installs in the image: its requirements files and what they require."""
-    copied = [s for c in df.copies(dockerfile) for s in c.sources if s.endswith(".txt")]
+    copied = [s for c in df.copies(dockerfile) for s in c.sources if s.endswith((".txt", ".lock"))]
     names: set[str] = set()
     for source in copied:
         names |= requirement_names(repo_root / source)
