@@ -331,3 +331,41 @@ def test_root_image_is_read_only_to_its_user_except_the_state_folder(images: dic
     )
     result = docker.run(images["pipeline"], "sh", "-c", script, docker_args=["--network", "none"])
     assert result.stdout.split() == ["state-writable"], result.stdout + result.stderr
+
+
+def test_credentials_planted_in_a_checkout_do_not_reach_the_root_image(
+    images: dict[str, str], tmp_path: Path
+) -> None:
+    """A checkout holding kaggle.json, .env and a key builds an image without them (cached layers reused)."""
+    checkout = tmp_path / "checkout"
+    tracked = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+    ).stdout.split("\0")
+    for relative in filter(None, tracked):
+        source = REPO_ROOT / relative
+        if source.is_file():
+            (checkout / relative).parent.mkdir(parents=True, exist_ok=True)
+            (checkout / relative).write_bytes(source.read_bytes())
+            (checkout / relative).chmod(source.stat().st_mode)
+    planted = ["kaggle.json", ".env", "api/.env", "tools/id_rsa", "data/sample/kaggle.json", ".pfs/raw/x.csv"]
+    for relative in planted:
+        (checkout / relative).parent.mkdir(parents=True, exist_ok=True)
+        (checkout / relative).write_text("secret\n", encoding="utf-8")
+    tag = "stockpipe/pipeline:credentials-probe"
+    result = subprocess.run(
+        [str(checkout / "tools/images/build.sh"), "Dockerfile", tag],
+        cwd=checkout,
+        env={**os.environ, "BASE_IMAGE": docker.choose_base() or ""},
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=False,
+    )
+    try:
+        assert result.returncode == 0, result.stdout + result.stderr
+        names = {member.name for member in docker.image_members(tag)}
+        assert "app/Makefile" in names
+        leaked = [relative for relative in planted if f"app/{relative}" in names]
+        assert not leaked, f"the root image holds {leaked}"
+    finally:
+        subprocess.run(["docker", "rmi", "-f", tag], capture_output=True, check=False)
