@@ -10,10 +10,12 @@ from pathlib import Path
 import pytest
 
 from tests.scaleout import dockerfiles as df
+from tools.image_list import read_images
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HADOLINT = Path(sys.executable).with_name("hadolint")
-STAGES = ("ingest", "features", "train")
+#: The stage images of images.txt (the one list of stages and images).
+STAGES = tuple(image.name for image in read_images() if image.is_stage)
 #: Paths that must never reach a build context (local state, generated data, history).
 LOCAL_STATE = (".venv/bin/python", ".pfs/raw/master", "data/synth/stocks/A.csv", "data/kaggle/x.zip")
 LOCAL_STATE += ("build/run-log/pfs", ".git/HEAD", "stages/ingest/__pycache__/x.cpython-311.pyc")
