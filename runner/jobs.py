@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from runner.cron_ticks import tick_now
 from runner.datums import Datum, compute_datums, input_tree
 from runner.records import (
     DatumCounts,
@@ -225,13 +226,13 @@ def job_config(state: State, spec: Spec, job_id: str, cwd: str, work_root: Path 
 def input_heads(state: State, spec: Spec) -> dict[str, str] | None:
     """repo → head commit of each input branch, or None while one has no commit yet."""
     heads = {}
-    for pfs in spec.input.pfs_inputs() if spec.input else []:
-        if not state.has_repo(pfs.repo):
+    for source in input_tree(spec).sources() if spec.input else []:
+        if not state.has_repo(source.repo):
             return None
-        head = state.head(pfs.repo, pfs.branch)
+        head = state.head(source.repo, getattr(source, "branch", "master"))
         if head is None:
             return None
-        heads[pfs.repo] = head
+        heads[source.repo] = head
     return heads
 
 
@@ -272,7 +273,9 @@ def run_job(
     shash = record.effective_hash
     manifests = {repo: state.manifest(repo, commit) for repo, commit in heads.items()}
     datums = compute_datums(input_tree(spec), heads, manifests, shash) if spec.input else []
-    branches = {p.repo: p.branch for p in spec.input.pfs_inputs()} if spec.input else {}
+    branches = (
+        {s.repo: getattr(s, "branch", "master") for s in input_tree(spec).sources()} if spec.input else {}
+    )
     job_dir = state.job_dir(job_id)
     job_dir.mkdir(parents=True)
     job = JobRecord(
@@ -436,6 +439,8 @@ def run_pipelines(state: State, cwd: str, out: TextIO, max_workers: int | None =
     blocked: set[str] = set()
     noted: set[str] = set()
     records = topo_order(state.list_pipelines())
+    for record in records:  # one tick of each cron input per run (runner/cron_ticks.py)
+        tick_now(state, record.spec)
     while True:
         progressed = False
         for record in records:

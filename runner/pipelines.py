@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from runner.cron_ticks import ensure_cron_repos
 from runner.putfile import delete_file, put_file
 from runner.records import PipelineRecord, RepoKind
 from runner.spec import Spec, check_input_repos
@@ -31,6 +32,7 @@ def save_pipelines(state: State, specs: list[Spec], replace: bool, reprocess: bo
         if clash:
             raise StateError(f"pipeline {clash[0]!r} already exists (use: python -m runner update pipeline)")
     for spec in specs:
+        notes += [f"created cron repo {repo}" for repo in ensure_cron_repos(state, spec)]
         _take_output_repo(state, spec.name)
         old = state.pipeline(spec.name) if spec.name in existing else None
         if old and old.spec.raw == spec.raw and not reprocess:
