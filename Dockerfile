@@ -29,6 +29,7 @@ COPY Makefile requirements-dev.txt requirements-runner.txt ./
 COPY stages/ingest/requirements.txt stages/ingest/requirements.txt
 COPY stages/features/requirements.txt stages/features/requirements.txt
 COPY stages/train/requirements.txt stages/train/requirements.txt
+COPY stages/evaluate/requirements.txt stages/evaluate/requirements.txt
 COPY api/requirements.txt api/requirements.txt
 RUN make venv
 

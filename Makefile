@@ -9,7 +9,8 @@ VENV        ?= .venv
 PY          := $(VENV)/bin/python
 VENV_STAMP  := $(VENV)/.installed
 REQUIREMENTS := requirements-dev.txt requirements-runner.txt stages/ingest/requirements.txt \
-                stages/features/requirements.txt stages/train/requirements.txt api/requirements.txt
+                stages/features/requirements.txt stages/train/requirements.txt stages/evaluate/requirements.txt \
+                api/requirements.txt
 # Where the local runner keeps its repos and commits (also read by python -m runner).
 export PFS_STATE ?= .pfs
 # What `make pipeline` puts into the raw repo: a folder in the Kaggle layout, the Kaggle

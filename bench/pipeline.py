@@ -272,7 +272,7 @@ def change_last_volume(csv_text: str) -> Change:
 
 
 def read_train_output(folder: Path) -> dict[str, Any]:
-    """The numbers make bench reports from train's output folder (MODEL_CONTRACT.md)."""
+    """The numbers make bench reports from train's output folder (docs/model-contract.md)."""
     folder = Path(folder)
     result: dict[str, Any] = {}
     metrics_file, model_json = folder / "metrics.json", folder / "model.json"

@@ -11,7 +11,7 @@ PACHD_ADDRESS      ?= http://localhost:80
 # deploy and put-raw use the Python script on pachyderm-sdk (python) or pachctl (pachctl).
 DEPLOY_WITH        ?= python
 # Every image the specs name, as stockpipe/<name>:$(VERSION), and the Dockerfile that builds it.
-IMAGE_NAMES        := ingest features train api
+IMAGE_NAMES        := ingest features train evaluate api
 image_dockerfile    = $(if $(filter api,$(1)),api/Dockerfile,stages/$(1)/Dockerfile)
 # The root Dockerfile: the whole local pipeline (make pipeline) in one container.
 LOCAL_IMAGE        ?= stockpipe/pipeline:$(VERSION)

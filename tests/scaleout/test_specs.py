@@ -67,7 +67,7 @@ def test_make_images_builds_only_images_the_specs_use(images_plan: dict[str, Pat
     used = {load_spec(p).image for p in SPEC_FILES}
     assert used <= set(images_plan)
     names = {tag.split(":")[0].split("/")[1] for tag in images_plan}
-    assert names == {"ingest", "features", "train", "api"}
+    assert names == {"ingest", "features", "train", "evaluate", "api"}
     assert {tag.split(":")[1] for tag in images_plan} == {"0.1.0"}  # the Makefile's VERSION, as in specs/
 
 
