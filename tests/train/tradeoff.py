@@ -4,8 +4,9 @@
 
 Reads the folder once (the columns train reads), makes the random 80/20 split once, then fits
 the booster for each setting (training-row sample size, threads, bins) ``--repeats`` times and
-prints one JSON line per setting: median and all fit seconds, and the random-split MAE on the
-scored test rows (the same rows train scores). Not a test: a measuring tool, run by hand at
+prints one JSON line per setting: median and all fit seconds (wall), the median CPU seconds, the
+machine's load average after it, and the random-split MAE on the scored test rows (the same rows
+train scores). Not a test: a measuring tool, run by hand at
 Kaggle scale (the machine is shared and noisy, hence repeats and medians).
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import statistics
 import time
 from dataclasses import replace
@@ -53,10 +55,11 @@ def main(argv: list[str] | None = None) -> int:
     for sample_rows, threads, max_bin in SETTINGS:
         config = replace(BoosterConfig(), sample_rows=sample_rows, threads=threads, max_bin=max_bin)
         repeats = args.all_rows_repeats if sample_rows is None else args.repeats
-        seconds, mae = [], None
+        seconds, cpu_seconds, mae = [], [], None
         for _ in range(repeats):
             model = fit_and_score(data, split, config, full_test=False)
             seconds.append(model.fit.fit_seconds)
+            cpu_seconds.append(model.fit.fit_cpu_seconds)
             mae = model.metrics["mae"]
         row = {
             "sample_rows": sample_rows or int(split.train.shape[0]),
@@ -64,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
             "max_bin": max_bin,
             "fit_seconds_median": round(statistics.median(seconds), 2),
             "fit_seconds": [round(s, 2) for s in seconds],
+            "fit_cpu_seconds_median": round(statistics.median(cpu_seconds), 2),
+            "load_average_1min": round(os.getloadavg()[0], 1),
             "mae": round(mae, 1),
         }
         print(json.dumps(row), flush=True)
