@@ -43,7 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--features", type=Path, required=True)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--all-rows-repeats", type=int, default=1, help="repeats of the slow all-rows fit")
+    parser.add_argument(
+        "--all-rows-repeats", type=int, default=1, help="repeats of the slow all-rows fit (0: skip it)"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     started = time.perf_counter()
@@ -55,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     for sample_rows, threads, max_bin in SETTINGS:
         config = replace(BoosterConfig(), sample_rows=sample_rows, threads=threads, max_bin=max_bin)
         repeats = args.all_rows_repeats if sample_rows is None else args.repeats
+        if repeats < 1:
+            continue
         seconds, cpu_seconds, mae = [], [], None
         for _ in range(repeats):
             model = fit_and_score(data, split, config, full_test=False)
