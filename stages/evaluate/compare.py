@@ -136,7 +136,8 @@ def _served_on_random_split(
         )
     chosen = theirs[CHOSEN]
     x, volume = data.features, data.target
-    predicted = predict_booster(served.booster, x[split.scored], served.config.target_transform, 2)
+    config = served.config
+    predicted = predict_booster(served.booster, x[split.scored], config.target_transform, config.threads)
     mae = regression_scores(volume[split.scored], predicted)["mae"]
     if not math.isclose(mae, chosen["mae"], rel_tol=1e-9):
         raise EvaluateInputError(
