@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pyarrow.dataset as ds
 import pytest
+import requests
 
 SAMPLE_FILES = 14  # 11 stocks + 3 etfs in data/sample
 SAMPLE_ROWS_KEPT = 56_538  # 56,539 data lines, NVDA's one empty row dropped
@@ -146,3 +147,27 @@ def test_closing_hint_names_the_state_folder_in_use(first_run: tuple[Path, str])
     hint = next(line for line in output.splitlines() if line.startswith("next: "))
     assert f"make serve PFS_STATE={state}," in hint
     assert "http://127.0.0.1:8000/predict" in hint
+
+
+def _readme_curl_example(readme: str) -> tuple[str, str]:
+    """The README's example request (a curl line) and the answer printed under it (``# N``)."""
+    lines = readme.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith('curl "http://127.0.0.1:8000/predict?'))
+    return lines[at].split('"')[1], lines[at + 1].removeprefix("# ").strip()
+
+
+def test_the_readme_curl_example_answers_what_the_readme_says(
+    repo_root: Path, first_run: tuple[Path, str]
+) -> None:
+    """The README's answer is the bundled sample's model's answer: serve it and ask."""
+    from api.devtools.server import running_server
+
+    state, _ = first_run
+    url, answer = _readme_curl_example((repo_root / "README.md").read_text(encoding="utf-8"))
+    query = url.split("/predict", 1)[1]
+    with running_server(state / "train" / "master") as server:
+        got = requests.get(f"{server.url}/predict{query}", timeout=10)
+    assert got.status_code == 200
+    assert got.text.strip() == answer, (
+        f"README.md says {answer}; the bundled sample's model answers {got.text}"
+    )
