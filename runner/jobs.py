@@ -241,7 +241,8 @@ def needs_job(state: State, record: PipelineRecord, heads: dict[str, str]) -> bo
         return True
     commit = state.commit(record.name, head)
     made_from = {p["repo"]: p["commit"] for p in commit.provenance}
-    return made_from != heads or commit.spec_hash != record.effective_hash
+    lost = state.lost_paths(record.name, head)  # fsck --repair found no copy: remake them
+    return made_from != heads or commit.spec_hash != record.effective_hash or bool(lost)
 
 
 def _collisions(
@@ -270,7 +271,7 @@ def run_job(
     started = time.perf_counter()
     job_id = new_id()
     shash = record.effective_hash
-    manifests = {repo: state.manifest(repo, commit) for repo, commit in heads.items()}
+    manifests = {repo: state.files(repo, commit) for repo, commit in heads.items()}
     datums = compute_datums(input_tree(spec), heads, manifests, shash) if spec.input else []
     branches = {p.repo: p.branch for p in spec.input.pfs_inputs()} if spec.input else {}
     job_dir = state.job_dir(job_id)
@@ -289,7 +290,12 @@ def run_job(
     cache_path = state.datum_cache_file(spec.name)
     every_job = spec.reprocess_spec == REPROCESS_EVERY_JOB
     cache = {} if every_job else load_cache(cache_path)
-    skipped = {d.id: cache[d.hash].outputs for d in datums if d.hash in cache}
+    intact = state.objects.intact  # a cached output that was deleted or changed: its datum runs again
+    skipped = {
+        d.id: cache[d.hash].outputs
+        for d in datums
+        if d.hash in cache and all(intact(*blob) for blob in cache[d.hash].outputs.values())
+    }
     to_run = [d for d in datums if d.id not in skipped]
     progress = Progress(spec.name, len(datums))
     progress.done = len(skipped)
@@ -435,6 +441,7 @@ def run_pipelines(state: State, cwd: str, out: TextIO, max_workers: int | None =
     outcomes: list[JobOutcome] = []
     blocked: set[str] = set()
     noted: set[str] = set()
+    verified: set[tuple[str, str]] = set()
     records = topo_order(state.list_pipelines())
     while True:
         progressed = False
@@ -460,6 +467,10 @@ def run_pipelines(state: State, cwd: str, out: TextIO, max_workers: int | None =
                     out.write(f"{spec.name}: waiting for a commit in {', '.join(spec.input_repos)}\n")
                     noted.add(spec.name)
                 continue
+            for repo, commit in heads.items():  # a changed input file is refused even with nothing to do
+                if (repo, commit) not in verified:
+                    state.files(repo, commit)
+                    verified.add((repo, commit))
             if not needs_job(state, record, heads):
                 continue
             outcome = run_job(state, record, heads, cwd, max_workers)

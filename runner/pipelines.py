@@ -15,7 +15,7 @@ from pathlib import Path
 from runner.putfile import delete_file, put_file
 from runner.records import PipelineRecord, RepoKind
 from runner.spec import Spec
-from runner.state import Commit, State, StateError, now_iso
+from runner.state import Commit, DamagedState, State, StateError, now_iso
 
 
 def save_pipelines(state: State, specs: list[Spec], replace: bool, reprocess: bool = False) -> list[str]:
@@ -23,7 +23,7 @@ def save_pipelines(state: State, specs: list[Spec], replace: bool, reprocess: bo
     pipeline``; creates missing input repos and the output repos. Returns one line per change."""
     notes = []
     names = {s.name for s in specs}
-    existing = {r.name for r in state.list_pipelines()}
+    existing = set(state.pipeline_names())
     if not replace:
         clash = sorted(names & existing)
         if clash:
@@ -33,7 +33,7 @@ def save_pipelines(state: State, specs: list[Spec], replace: bool, reprocess: bo
             if repo not in names | existing and state.create_repo(repo):
                 notes.append(f"created input repo {repo}")
         _take_output_repo(state, spec.name)
-        old = state.pipeline(spec.name) if spec.name in existing else None
+        old = _readable_pipeline(state, spec.name) if spec.name in existing else None
         if old and old.spec.raw == spec.raw and not reprocess:
             notes.append(f"{spec.name}: unchanged")
             continue
@@ -48,6 +48,14 @@ def save_pipelines(state: State, specs: list[Spec], replace: bool, reprocess: bo
     return notes
 
 
+def _readable_pipeline(state: State, name: str) -> PipelineRecord | None:
+    """The pipeline's record, or None when it is damaged (``update pipeline`` rewrites it)."""
+    try:
+        return state.pipeline(name)
+    except DamagedState:
+        return None
+
+
 def _take_output_repo(state: State, name: str) -> None:
     if state.has_repo(name) and state.repo_info(name).kind is not RepoKind.OUTPUT:
         if state.branches(name):
@@ -58,7 +66,7 @@ def _take_output_repo(state: State, name: str) -> None:
 
 def readers(state: State) -> dict[str, list[str]]:
     """pipeline → the repos it reads."""
-    return {r.name: r.spec.input_repos for r in state.list_pipelines()}
+    return {r.name: r.spec.input_repos for r in state.list_pipelines(skip_damaged=True)}
 
 
 def delete_repo(state: State, repo: str, force: bool = False) -> None:
