@@ -218,7 +218,7 @@ def job_config(state: State, spec: Spec, job_id: str, cwd: str, work_root: Path 
         cwd=cwd,
         store_root=str(state.objects.root),
         work_root=str(work_root or state.work_dir / job_id),
-        close_fds=state.lock_fds,
+        lock_fds=state.lock_fds,
     )
 
 
