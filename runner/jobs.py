@@ -443,6 +443,7 @@ def run_pipelines(state: State, cwd: str, out: TextIO, max_workers: int | None =
     noted: set[str] = set()
     verified: set[tuple[str, str]] = set()
     records = topo_order(state.list_pipelines())
+    records_by_name = {r.name for r in records}
     while True:
         progressed = False
         for record in records:
@@ -467,8 +468,10 @@ def run_pipelines(state: State, cwd: str, out: TextIO, max_workers: int | None =
                     out.write(f"{spec.name}: waiting for a commit in {', '.join(spec.input_repos)}\n")
                     noted.add(spec.name)
                 continue
-            for repo, commit in heads.items():  # a changed input file is refused even with nothing to do
-                if (repo, commit) not in verified:
+            for repo, commit in heads.items():
+                # A changed file of an input repo is refused even with nothing to do; outputs of
+                # pipelines are checked when a job stages them (cost: docs/runner-performance.md).
+                if (repo, commit) not in verified and repo not in records_by_name:
                     state.files(repo, commit)
                     verified.add((repo, commit))
             if not needs_job(state, record, heads):

@@ -104,6 +104,7 @@ class ObjectStore:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._root = str(root)  # path() is called once per file per verb: no Path.__str__ each time
         self._stamped: bool | None = None
         #: digests this instance installed (not found already stored), while ``journal`` is on
         self._journal: list[str] | None = None
@@ -139,7 +140,7 @@ class ObjectStore:
 
     def path(self, digest: str) -> str:
         """Where the object lies (a string, not a Path: called once per file per datum and commit)."""
-        return f"{self.root}/{digest[:2]}/{digest[2:]}"
+        return f"{self._root}/{digest[:2]}/{digest[2:]}"
 
     def has(self, digest: str) -> bool:
         return os.path.exists(self.path(digest))

@@ -298,7 +298,7 @@ class State:
             return {}
         path = self.manifest_file(repo, commit_id)
         try:
-            return read_record(path, lambda doc: {p: (str(b[0]), int(b[1])) for p, b in doc.items()})
+            return read_record(path, lambda doc: {p: (b[0], b[1]) for p, b in doc.items()})
         except FileNotFoundError:
             raise DamagedState(path, "missing") from None
 

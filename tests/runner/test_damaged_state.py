@@ -7,7 +7,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import subprocess
+import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -144,6 +147,48 @@ def test_a_read_only_state_folder(tmp_path: Path, capsys: pytest.CaptureFixture[
         _one_line(ro("run", expect=1).err, "Read-only file system")
         assert "raw" in ro("list", "repo").out  # readers still work
         assert ro("get", "file", "raw@master:/A.csv").out == FILES["A.csv"]
+        assert ro.inspect("raw@master")["files"] == 2
+
+
+def test_a_state_folder_the_user_cannot_write(tmp_path: Path, repo_root: Path) -> None:
+    """EACCES: the state belongs to root, the verb runs as ``nobody`` (a real permission check)."""
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        pytest.skip("needs root and setpriv to run a verb as another user")
+    shared = Path(tempfile.mkdtemp(dir="/tmp", prefix="runner-eacces-"))
+    try:
+        shared.chmod(0o755)
+        state = shared / "pfs"
+        subprocess.run([sys.executable, "-m", "runner", "--state", str(state), "create", "repo", "raw"],
+                       cwd=repo_root, check=True, capture_output=True)  # fmt: skip
+        (shared / "A.csv").write_text(FILES["A.csv"])
+        (shared / "A.csv").chmod(0o644)
+        as_nobody = [
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            sys.executable,
+            "-m",
+            "runner",
+        ]
+        put_argv = [
+            *as_nobody,
+            "--state",
+            str(state),
+            "put",
+            "file",
+            "raw@master:/A.csv",
+            "-f",
+            str(shared / "A.csv"),
+        ]
+        put = subprocess.run(put_argv, cwd=repo_root, capture_output=True, text=True, check=False)
+        assert put.returncode == 1
+        _one_line(put.stderr, "Permission denied", "use a --state folder you can write")
+        listed = subprocess.run([*as_nobody, "--state", str(state), "list", "repo"], cwd=repo_root,
+                                capture_output=True, text=True, check=False)  # fmt: skip
+        assert listed.returncode == 0 and "raw" in listed.stdout
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)
 
 
 def test_a_full_disk_fails_a_put_cleanly_and_a_smaller_put_then_works(
