@@ -32,7 +32,7 @@ from typing import Any, TextIO
 
 from runner import gc
 from runner.objects import OBJECT_MTIME_NS, Blob, hash_file
-from runner.records import JobRecord, JobState, RepoKind, RepoRecord
+from runner.records import JobRecord, JobState, PipelineRecord, RepoKind, RepoRecord
 from runner.state import Commit, DamagedState, Manifest, State, now_iso, read_record, write_json_atomic
 
 
@@ -138,12 +138,12 @@ class _Fsck:
                 f"recreate it: python -m runner update pipeline -f <its spec file>, "
                 f"or: python -m runner delete pipeline {name}"
             )
-        return "run: python -m runner fsck --repair" if not self.repair else "cannot be rebuilt"
+        if not self.repair:
+            return "run: python -m runner fsck --repair"
+        return "cannot be rebuilt from what is left (a manifest needs its tree, a commit record its manifest)"
 
     # -- records ---------------------------------------------------------------------------
     def check_pipelines(self) -> None:
-        from runner.records import PipelineRecord
-
         for name in self.state.pipeline_names():
             self._record(self.state.pipeline_file(name), PipelineRecord.from_json, lambda: None)
 

@@ -97,6 +97,23 @@ def test_a_truncated_job_record(runner: Runner, tmp_path: Path) -> None:
     assert json.loads(runner("inspect", "job", job_id[:12], "--json").out)["state"] == "killed"
 
 
+def test_a_truncated_repo_record_and_datum_list(runner: Runner, tmp_path: Path) -> None:
+    _setup(runner, tmp_path)
+    repo_record = runner.state / "raw" / "repo.json"
+    job_id = runner.jobs("env")[0]["id"]
+    datum_list = runner.state / ".jobs" / job_id / "datums.json"
+    _truncate(repo_record)
+    _truncate(datum_list)
+    _one_line(runner("list", "repo", expect=1).err, str(repo_record))
+    _one_line(runner("list", "datum", "env", expect=1).err, str(datum_list))
+    err = runner("fsck", expect=1).err
+    assert str(repo_record) in err and str(datum_list) in err
+    out = runner("fsck", "--repair").out
+    assert "rebuilt (user repo)" in out and "removed (list datum shows nothing" in out
+    assert "raw" in runner("list", "repo").out
+    runner("list", "datum", "env")
+
+
 def test_a_deleted_input_object_is_restored_from_its_tree(runner: Runner, tmp_path: Path) -> None:
     _setup(runner, tmp_path)
     commit = runner.inspect("raw@master")["id"]
@@ -235,3 +252,27 @@ def test_gc_removes_unreferenced_objects_only(runner: Runner, tmp_path: Path) ->
     assert "nothing to do" in runner("run").out
     runner("update", "pipeline", "-f", str(tmp_path / "specs"), "--reprocess")
     runner("run")
+
+
+def test_a_run_that_fills_the_disk_fails_in_one_line_and_the_next_one_works(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """This held before the integrity work too (the stage's own error is the datum's failure line);
+    kept as a guard beside the put on a full disk."""
+    with _tmpfs(tmp_path / "mnt", "2m") as mnt:
+        full = Runner(mnt / "pfs", capsys)
+        write_files(tmp_path / "data", {"A.csv": "a\n"})
+        specs = tmp_path / "specs"
+        write_spec(
+            specs, "big", pfs("raw", "/*", "in"), ["sh", "-c", "head -c 3000000 /dev/zero > /pfs/out/big"]
+        )
+        full("create", "pipeline", "-f", str(specs))
+        full("put", "file", "-r", "raw@master:/", "-f", str(tmp_path / "data"))
+        err = full("run", expect=1).err
+        _one_line(err, "No space left on device")
+        write_spec(
+            specs, "big", pfs("raw", "/*", "in"), ["sh", "-c", "head -c 300000 /dev/zero > /pfs/out/big"]
+        )
+        full("update", "pipeline", "-f", str(specs))
+        full("run")
+        assert (mnt / "pfs" / "big" / "master" / "big").stat().st_size == 300_000
