@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from runner import gc
-from runner.objects import OBJECT_MTIME_NS, Blob, hash_file
+from runner.objects import OBJECT_MTIME_NS, Blob, hash_file, link_or_copy
 from runner.records import JobRecord, JobState, PipelineRecord, RepoKind, RepoRecord
 from runner.state import Commit, DamagedState, Manifest, State, now_iso, read_record, write_json_atomic
 
@@ -90,6 +90,8 @@ class _Fsck:
         self.hashes: dict[str, Blob | None] = {}
         #: digest -> size recorded, and every committed file holding it
         self.uses: dict[str, tuple[int, list[_Use]]] = {}
+        #: (repo, commit, linked again) -> paths whose tree file was missing or other bytes
+        self.tree_issues: dict[tuple[str, str, bool], list[str]] = {}
 
     # -- helpers ---------------------------------------------------------------------------
     def problem(self, where: str | Path, what: str, fix: str = "") -> None:
@@ -380,19 +382,27 @@ class _Fsck:
     def _check_trees(self, digest: str, size: int, uses: list[_Use]) -> None:
         obj = self.state.objects.path(digest)
         for use in uses:
-            where = f"{use.repo}@{use.commit}:{use.path}"
             if os.path.exists(use.tree_file) and (
                 _same_file(use.tree_file, obj) or self._hash(use.tree_file) == (digest, size)
             ):
                 continue
-            if self.repair and self.hashes.get(digest) == (digest, size):
+            relinked = self.repair and self.hashes.get(digest) == (digest, size)
+            if relinked:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(use.tree_file)
                 os.makedirs(os.path.dirname(use.tree_file), exist_ok=True)
-                os.link(obj, use.tree_file)
-                self.fixed(f"{where}: the head folder's file differed from the commit; linked again")
+                link_or_copy(obj, use.tree_file)
+            self.tree_issues.setdefault((use.repo, use.commit, relinked), []).append(use.path)
+
+    def report_trees(self) -> None:
+        """One line per commit whose tree (the head folder) did not show its files."""
+        for (repo, commit_id, relinked), paths in self.tree_issues.items():
+            more = f" (and {len(paths) - 1} more files)" if len(paths) > 1 else ""
+            where = f"{self.state.tree(repo, commit_id)}{paths[0]}{more}"
+            if relinked:
+                self.fixed(f"{where}: missing or not {repo}@{commit_id} as committed; linked again")
             else:
-                self.problem(f"{use.tree_file}", f"differs from {where} as committed",
+                self.problem(where, f"missing or not {repo}@{commit_id} as committed",
                              "run: python -m runner fsck --repair")  # fmt: skip
 
     def leftovers(self) -> None:
@@ -469,6 +479,7 @@ def fsck(state: State, repair: bool = False, progress: TextIO | None = None) -> 
     run.check_jobs()
     run.check_repos()
     run.check_objects()
+    run.report_trees()
     run.clear_stale_marks()
     run.leftovers()
     if progress is not None:

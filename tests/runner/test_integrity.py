@@ -116,7 +116,7 @@ def test_a_head_file_replaced_by_a_new_file_is_linked_again(runner: Runner, tmp_
     tmp.write_text("edited\n")
     os.replace(tmp, head_file)
     assert runner("get", "file", "raw@master:/B.csv").out == FILES["B.csv"], "the object is intact"
-    assert "differs from raw@" in runner("fsck", expect=1).err
+    assert "/B.csv: missing or not raw@" in runner("fsck", expect=1).err
     assert "linked again" in runner("fsck", "--repair").out
     assert head_file.read_text() == FILES["B.csv"]
 
