@@ -66,8 +66,8 @@ def stage_datum(state: State, job_ref: str, datum_prefix: str, cwd: str | None =
     spec = state.pipeline(job.pipeline).spec
     root = state.root / ".debug" / datum.id
     shutil.rmtree(root, ignore_errors=True)
-    task = Task(datum.id, 1, task_inputs(state, datum, LocalOptions.of(spec).empty_files))
-    stage_inputs(task, root / "pfs")
+    task = Task(datum.id, 1, task_inputs(state, datum))
+    stage_inputs(task, root / "pfs", LocalOptions.of(spec).empty_files)
     config = job_config(
         state, spec, job.id, cwd or os.getcwd(), work_root=root, output_commit=job.output_commit or ""
     )

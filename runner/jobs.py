@@ -171,7 +171,6 @@ class _JobRun:
     cache_fh: TextIO
     log_fh: TextIO
     progress: Progress
-    empty_files: frozenset[str] = frozenset()
     outputs: dict[str, Outputs] = field(default_factory=dict)
     failures: dict[str, Result] = field(default_factory=dict)
     recovered: set[str] = field(default_factory=set)
@@ -199,7 +198,7 @@ class _JobRun:
             return None
         self.log_fh.write(f"{datum.id} runner: try {result.attempt} of {self.spec.datum_tries} failed\n")
         if result.attempt < self.spec.datum_tries:
-            return Task(datum.id, result.attempt + 1, task_inputs(self.state, datum, self.empty_files))
+            return Task(datum.id, result.attempt + 1, task_inputs(self.state, datum))
         self.progress.done += 1
         if result.recovered:  # errCmd succeeded after the last try (datum.go handleFailed)
             self.log_fh.write(f"{datum.id} runner: recovered by errCmd (no output)\n")
@@ -210,16 +209,16 @@ class _JobRun:
         return None
 
 
-def task_inputs(
-    state: State, datum: Datum, empty_files: frozenset[str] = frozenset()
-) -> list[tuple[str, list[tuple[str, str]], str, str]]:
-    """The files to stage for ``datum``; those of an ``emptyFiles`` input are staged empty (object "")."""
-    staged = []
-    for i in datum.inputs:
-        empty = i.name in empty_files
-        files = [(path, "" if empty else state.objects.path(digest)) for path, digest, _ in i.files]
-        staged.append((i.name, files, i.matched, i.commit))
-    return staged
+def task_inputs(state: State, datum: Datum) -> list[tuple[str, list[tuple[str, str]], str, str]]:
+    return [
+        (
+            i.name,
+            [(path, state.objects.path(digest)) for path, digest, _ in i.files],
+            i.matched,
+            i.commit,
+        )
+        for i in datum.inputs
+    ]
 
 
 def job_config(
@@ -251,6 +250,7 @@ def job_config(
         err_cmd=options.err_cmd,
         err_stdin=options.err_stdin,
         working_dir=options.working_dir,
+        empty_files=options.empty_files,
     )
 
 
@@ -378,9 +378,7 @@ def run_job(
         open(job_dir / "job.log", "a", encoding="utf-8") as log_fh,
     ):
         log_fh.write(f"job {job_id} pipeline {spec.name}: {len(datums)} datums, {len(skipped)} skipped\n")
-        book = _JobRun(
-            state, spec, job, {d.id: d for d in datums}, cache_fh, log_fh, progress, options.empty_files
-        )
+        book = _JobRun(state, spec, job, {d.id: d for d in datums}, cache_fh, log_fh, progress)
         book.outputs.update(skipped)
         if to_run:
             work_root = state.work_dir / job_id
@@ -391,7 +389,7 @@ def run_job(
             )
             try:
                 pool.run(
-                    deque(Task(d.id, 1, task_inputs(state, d, options.empty_files)) for d in to_run),
+                    deque(Task(d.id, 1, task_inputs(state, d)) for d in to_run),
                     book.on_result,
                     book.tick,
                 )

@@ -70,6 +70,8 @@ class JobConfig:
     err_stdin: tuple[str, ...] = ()
     #: ``transform.workingDir`` (``/pfs`` mapped like cmd); "" = ``cwd``
     working_dir: str = ""
+    #: names of the inputs whose files are staged empty (``emptyFiles``)
+    empty_files: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -78,8 +80,7 @@ class Task:
 
     datum_id: str
     attempt: int
-    #: input name → (path in the input, object file ("" = an empty file: emptyFiles), matched path,
-    #: commit id)
+    #: input name → (path in the input, object file, matched path, commit id)
     inputs: list[tuple[str, list[tuple[str, str]], str, str]]
 
 
@@ -119,29 +120,33 @@ def datum_overrides(config: JobConfig, task: Task, pfs_root: str) -> dict[str, s
     return env
 
 
-def _input_files(task: Task, pfs_root: str) -> tuple[set[str], list[tuple[str, str]]]:
-    """The folders and (object, destination) links that stage ``task`` under ``pfs_root``."""
+def _input_files(
+    task: Task, pfs_root: str, empty_files: frozenset[str] = frozenset()
+) -> tuple[set[str], list[tuple[str, str, bool]]]:
+    """The folders and (object, destination, staged empty) links that stage ``task`` under ``pfs_root``."""
     dirs: set[str] = set()
     links = []
     for name, files, _matched, _commit in task.inputs:
         base = f"{pfs_root}/{name}"
         dirs.add(base)
+        empty = name in empty_files
         for path, obj in files:
             dst = base + path
             parent = dst.rpartition("/")[0]
             while parent not in dirs and len(parent) > len(base):
                 dirs.add(parent)
                 parent = parent.rpartition("/")[0]
-            links.append((obj, dst))
+            links.append((obj, dst, empty))
     return dirs, links
 
 
-def _link(obj: str, dst: str) -> None:
-    """Stage one input file: a hard link to its object, or an empty file (``emptyFiles``: obj "")."""
-    if obj:
-        link_or_copy(obj, dst)
-    else:
+def _link(obj: str, dst: str, empty: bool) -> None:
+    """Stage one input file: a hard link to its object, or an empty file of that name (``emptyFiles``:
+    the worker downloads with pfssync.WithEmpty, src/server/worker/datum/datum.go ``downloadData``)."""
+    if empty:
         os.close(os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444))
+    else:
+        link_or_copy(obj, dst)
 
 
 class Stager:
@@ -155,28 +160,33 @@ class Stager:
     real folder; datums see it as ``visible_pfs`` (a path with no hidden component).
     """
 
-    def __init__(self, root: Path, visible_root: str = "") -> None:
-        self.root = root
-        self.pfs = root / "pfs"
+    def __init__(self, root: Path, visible_root: str = "", empty_files: frozenset[str] = frozenset()) -> None:
+        self.root = Path(os.path.realpath(root))  # real paths: an output symlink's target is matched
+        self.pfs = self.root / "pfs"
         self.out = self.pfs / "out"
         self.out.mkdir(parents=True, exist_ok=True)
         self.visible_pfs = f"{visible_root}/pfs" if visible_root else str(self.pfs)
-        self.log = DatumLog(root / "datum.log")
+        self.log = DatumLog(self.root / "datum.log")
+        self.empty_files = empty_files
         self.dirs: set[str] = set()
+        #: staged input file → its object (what an output symlink to it stands for)
+        self.sources: dict[str, str] = {}
 
     def stage(self, task: Task) -> None:
-        dirs, links = _input_files(task, str(self.pfs))
+        dirs, links = _input_files(task, str(self.pfs), self.empty_files)
         self.out.mkdir(exist_ok=True)  # in case the previous datum's code removed it
         for stale in sorted(self.dirs - dirs, key=len, reverse=True):
             shutil.rmtree(stale, ignore_errors=True)
         for new in sorted(dirs - self.dirs, key=len):
             os.makedirs(new, exist_ok=True)
         self.dirs = dirs
-        for obj, dst in links:
+        self.sources = {}
+        for obj, dst, empty in links:
             try:
-                _link(obj, dst)
+                _link(obj, dst, empty)
             except FileExistsError:  # a union/cross naming the same file twice
                 continue
+            self.sources[dst] = obj
 
     def collect(self, store: ObjectStore) -> dict[str, tuple[str, int]]:
         """Move every file under ``pfs/out`` into the store and remove its sub-folders; returns
@@ -191,16 +201,42 @@ class Stager:
                     if entry.is_dir(follow_symlinks=False):
                         pending.append(entry.path)
                         folders.append(entry.path)
+                    elif entry.is_symlink():
+                        outputs.update(self._symlink_outputs(entry.path, entry.path[len(root) :], store))
                     else:
                         outputs[entry.path[len(root) :]] = store.add_move(entry.path)
         for folder in reversed(folders):  # deepest first: each was found after its parent
             os.rmdir(folder)
         return dict(sorted(outputs.items()))
 
-    def clear(self) -> None:
+    def _symlink_outputs(self, link: str, path: str, store: ObjectStore) -> dict[str, tuple[str, int]]:
+        """The files a symlink in ``/pfs/out`` stands for, as the worker uploads them
+        (src/server/worker/datum/datum.go ``handleSymlinks``): a link to a staged input file is that
+        input file (its content even when staged empty: ``emptyFiles``), a link to any other file
+        that file's content, a link to a folder every file below it."""
+        target = os.path.realpath(link)
+        if os.path.isdir(target):
+            found = {}
+            for folder, _dirs, names in os.walk(target, followlinks=True):
+                for name in names:
+                    full = os.path.join(folder, name)
+                    found[path + full[len(target) :]] = self._file_blob(full, store)
+            os.unlink(link)
+            return found
+        blob = self._file_blob(target, store)
+        os.unlink(link)
+        return {path: blob}
+
+    def _file_blob(self, target: str, store: ObjectStore) -> tuple[str, int]:
+        source = self.sources.get(os.path.realpath(target))
+        return store.add_copy(source if source is not None else target)
+
+    def clear(self, out_collected: bool = False) -> None:
         """Remove what the datum staged or left: every file below ``pfs``, every folder but the
-        input folders (reused by the next datum) and ``pfs/out``. One ``scandir`` per folder."""
-        keep = self.dirs | {str(self.out)}
+        input folders (reused by the next datum) and ``pfs/out`` (not walked if ``collect`` just
+        emptied it). One ``scandir`` per folder."""
+        out = str(self.out)
+        keep = self.dirs | {out}
         try:
             extra = []
             pending = [str(self.pfs)]
@@ -208,7 +244,8 @@ class Stager:
                 with os.scandir(pending.pop()) as entries:
                     for entry in entries:
                         if entry.is_dir(follow_symlinks=False):
-                            pending.append(entry.path)
+                            if not (out_collected and entry.path == out):
+                                pending.append(entry.path)
                             if entry.path not in keep:
                                 extra.append(entry.path)
                         else:
@@ -229,14 +266,14 @@ def _force_rmtree(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
-def stage_inputs(task: Task, pfs_root: Path) -> None:
+def stage_inputs(task: Task, pfs_root: Path, empty_files: frozenset[str] = frozenset()) -> None:
     """Stage ``task`` in a fresh folder (``debug datum``): hard links, plus an empty ``out``."""
-    dirs, links = _input_files(task, str(pfs_root))
+    dirs, links = _input_files(task, str(pfs_root), empty_files)
     for d in sorted(dirs, key=len):
         os.makedirs(d, exist_ok=True)
-    for obj, dst in links:
+    for obj, dst, empty in links:
         if not os.path.exists(dst):
-            _link(obj, dst)
+            _link(obj, dst, empty)
     (pfs_root / "out").mkdir(parents=True, exist_ok=True)
 
 
@@ -318,12 +355,13 @@ def run_task(config: JobConfig, store: ObjectStore, task: Task, stager: Stager, 
     only a successful datum's ``/pfs/out``)."""
     started = time.perf_counter()
     outputs: dict[str, tuple[str, int]] = {}
-    recovered = False
+    recovered = collected = False
     try:
         stager.stage(task)
         ok = execute(config, task, stager.visible_pfs, stager.log, warm)
         if ok:
             outputs = stager.collect(store)
+            collected = True
         elif config.err_cmd:
             stager.log.write("runner: cmd failed; running errCmd\n")
             recovered = execute(config, task, stager.visible_pfs, stager.log, warm, error_handler=True)
@@ -331,7 +369,7 @@ def run_task(config: JobConfig, store: ObjectStore, task: Task, stager: Stager, 
     except Exception as exc:  # staging or collecting failed: report it as the datum's failure
         ok, log = False, f"runner: {type(exc).__name__}: {exc}\n"
     finally:
-        stager.clear()
+        stager.clear(out_collected=collected)
     return Result(task.datum_id, task.attempt, ok, time.perf_counter() - started, log, outputs, recovered)
 
 
@@ -386,7 +424,7 @@ def _worker_main(conn: Connection, config: JobConfig) -> None:
     store = ObjectStore(Path(config.store_root))
     name = f"worker-{os.getpid()}"
     visible = f"{config.visible_root}/{name}" if config.visible_root else ""
-    stager = Stager(Path(config.work_root) / name, visible)
+    stager = Stager(Path(config.work_root) / name, visible, config.empty_files)
     warm = WarmRunner.for_this_process()
     parent = os.getppid()
     while True:
