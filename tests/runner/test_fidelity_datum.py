@@ -260,6 +260,7 @@ def test_s3_gateway_fields_are_refused_at_create(runner: Runner, tmp_path: Path,
     """src/server/worker/datum/datum.go downloadData (an s3 input gets an empty folder and is read
     through the S3 gateway) and driver.go UserCodeEnv (S3_ENDPOINT): the runner has no gateway, so a
     spec that needs one is refused naming the field, and nothing is created."""
+    _put(runner, tmp_path, "raw", {"f": "x"})
     spec = write_spec(tmp_path / "s", "s3", pfs("raw", "/", "in"), stage_cmd("copy", "/pfs/out", "/pfs/in"))
     doc = json.loads(spec.read_text())
     change(doc)
