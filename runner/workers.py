@@ -171,6 +171,8 @@ class Stager:
         self.dirs: set[str] = set()
         #: staged input file → its object (what an output symlink to it stands for)
         self.sources: dict[str, str] = {}
+        #: ``pfs`` and the input folders, their mtime set to 0 once staged
+        self.watched: list[str] = []
 
     def stage(self, task: Task) -> None:
         dirs, links = _input_files(task, str(self.pfs), self.empty_files)
@@ -187,6 +189,11 @@ class Stager:
             except FileExistsError:  # a union/cross naming the same file twice
                 continue
             self.sources[dst] = obj
+        # Mark the folders: a datum that adds or removes anything in one changes its mtime (POSIX),
+        # which ``clear`` sees with one stat per folder instead of listing it.
+        self.watched = [str(self.pfs), *dirs]
+        for folder in self.watched:
+            os.utime(folder, ns=(0, 0))
 
     def collect(self, store: ObjectStore) -> dict[str, tuple[str, int]]:
         """Move every file under ``pfs/out`` into the store and remove its sub-folders; returns
@@ -234,7 +241,12 @@ class Stager:
     def clear(self, out_collected: bool = False) -> None:
         """Remove what the datum staged or left: every file below ``pfs``, every folder but the
         input folders (reused by the next datum) and ``pfs/out`` (not walked if ``collect`` just
-        emptied it). One ``scandir`` per folder."""
+        emptied it). When the datum changed no folder (every mtime still 0: the common case), only
+        the staged files are unlinked; otherwise one ``scandir`` per folder."""
+        if out_collected and all(os.stat(folder).st_mtime_ns == 0 for folder in self.watched):
+            for path in self.sources:
+                os.unlink(path)
+            return
         out = str(self.out)
         keep = self.dirs | {out}
         try:
