@@ -355,3 +355,25 @@ def test_no_staging_or_link_is_left_after_a_job(runner: Runner, tmp_path: Path) 
     job = runner.jobs("copy")[0]["id"]
     assert not (runner.state / ".work" / job).exists()
     assert not os.path.lexists(links_dir() / job)
+
+
+def test_a_link_left_by_an_interrupted_job_is_removed_by_the_next_changing_verb(
+    runner: Runner, tmp_path: Path
+) -> None:
+    """A killed run leaves its staging and its visible link; the next verb holding the lock removes
+    both (State.recover), and only links into this state's staging."""
+    _put(runner, tmp_path, "raw", {"f": "x"})
+    work = runner.state / ".work" / "deadjob"
+    work.mkdir(parents=True)
+    links_dir().mkdir(parents=True, exist_ok=True)
+    ours, other = links_dir() / f"dead-{os.getpid()}", links_dir() / f"other-{os.getpid()}"
+    os.symlink(work, ours)
+    os.symlink(tmp_path / "elsewhere", other)
+    try:
+        _put(runner, tmp_path, "raw2", {"g": "y"})
+        assert not os.path.lexists(ours) and not work.exists()
+        assert os.path.lexists(other)
+    finally:
+        for link in (ours, other):
+            if os.path.lexists(link):
+                os.unlink(link)
