@@ -9,20 +9,17 @@ benchmarks: ``main(["--state", "/tmp/pfs", "run"])``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import shutil
 import sys
 from typing import Any
 
-from runner import capabilities, pipelines
+from runner import capabilities, cli_commits, cli_files, cli_jobs, pipelines
 from runner.cli_output import human_size, print_json, table
 from runner.cli_parser import build_parser, parse_target
 from runner.datums import UnsupportedInput
 from runner.debug import stage_datum
 from runner.graph import mermaid
 from runner.jobs import JobFailed, last_line, run_pipelines
-from runner.records import JobRecord
 from runner.spec import Spec, SpecError, load_specs
 from runner.state import State, StateError
 
@@ -128,23 +125,8 @@ def _list_commit(args: argparse.Namespace, state: State) -> None:
     print(table(rows), end="")
 
 
-def _list_job(args: argparse.Namespace, state: State) -> None:
-    jobs = list(reversed(state.list_jobs(args.pipeline)))
-    if args.json:
-        print_json([j.to_json() for j in jobs])
-        return
-    rows = [["JOB", "PIPELINE", "STARTED", "STATE", "DATUMS", "PROCESSED", "SKIPPED", "FAILED", "SECONDS"]]
-    for j in jobs:
-        d = j.datums
-        rows.append(
-            [j.id, j.pipeline, j.started, j.observed_state().value, str(d.total), str(d.processed),
-             str(d.skipped), str(d.failed), "" if j.seconds is None else str(j.seconds)]
-        )  # fmt: skip
-    print(table(rows), end="")
-
-
 def _list_datum(args: argparse.Namespace, state: State) -> None:
-    datums = state.datum_list(_job_of(state, args.target).id)
+    datums = state.datum_list(cli_jobs.job_of(state, args.target).id)
     if args.json:
         print_json([d.to_json() for d in datums])
         return
@@ -168,19 +150,14 @@ def _list_pipeline(args: argparse.Namespace, state: State) -> None:
     print(table(rows), end="")
 
 
-def _list_file(args: argparse.Namespace, state: State) -> None:
-    repo, branch, path = parse_target(args.target)
-    entries = state.list_folder(repo, branch, path)
-    print(table([["NAME", "TYPE", "SIZE"]] + [[e.path, e.kind, human_size(e.size)] for e in entries]), end="")
-
-
 LISTERS = {
     "repo": _list_repo,
     "commit": _list_commit,
-    "job": _list_job,
+    "job": cli_jobs.list_job,
+    "branch": cli_commits.list_branch,
     "datum": _list_datum,
     "pipeline": _list_pipeline,
-    "file": _list_file,
+    "file": cli_files.list_file,
 }
 
 
@@ -189,13 +166,11 @@ def cmd_list(args: argparse.Namespace, state: State) -> int:
     return 0
 
 
-def _job_of(state: State, target: str) -> JobRecord:
-    """``PIPELINE`` (latest job), ``PIPELINE@JOB`` or ``JOB``."""
-    name, _, ref = target.partition("@")
-    if ref:
-        return state.job(ref)
-    jobs = state.list_jobs(name)
-    return jobs[-1] if jobs else state.job(name)
+INSPECTORS = {
+    "job": cli_jobs.inspect_job,
+    "datum": cli_jobs.inspect_datum,
+    "file": cli_files.inspect_file_verb,
+}
 
 
 def cmd_inspect(args: argparse.Namespace, state: State) -> int:
@@ -212,47 +187,10 @@ def cmd_inspect(args: argparse.Namespace, state: State) -> int:
         for p in doc["provenance"]:
             how = "" if (p["repo"], p["commit"]) in direct else "  (through an upstream pipeline)"
             print(f"  {p['repo']}@{p['commit']}{how}")
-    elif args.noun == "job":
-        job = state.job(args.job).to_json()
-        if args.json:
-            print_json(job)
-            return 0
-        for key, value in job.items():
-            print(f"{key + ':':<15} {json.dumps(value) if isinstance(value, (dict, list)) else value}")
+    elif args.noun in INSPECTORS:
+        return INSPECTORS[args.noun](args, state)
     else:
         print_json(state.pipeline(args.pipeline).to_json())
-    return 0
-
-
-def cmd_get_file(args: argparse.Namespace, state: State) -> int:
-    repo, ref, path = parse_target(args.target)
-    manifest = state.manifest(repo, state.resolve_commit(repo, ref))
-    if path not in manifest:
-        folder = any(p.startswith(path.rstrip("/") + "/") for p in manifest)
-        why = "is a folder (see: python -m runner list file)" if folder else "no such file"
-        raise StateError(f"{args.target}: {why}")
-    src = state.objects.path(manifest[path][0])
-    if args.output:
-        shutil.copyfile(src, args.output)
-    else:
-        with open(src, "rb") as fh:
-            shutil.copyfileobj(fh, sys.stdout.buffer)
-        sys.stdout.buffer.flush()
-    return 0
-
-
-def cmd_logs(args: argparse.Namespace, state: State) -> int:
-    if args.job:
-        job = state.job(args.job)
-    else:
-        jobs = state.list_jobs(args.pipeline)
-        if not jobs:
-            raise StateError("no jobs yet" + (f" for pipeline {args.pipeline}" if args.pipeline else ""))
-        job = jobs[-1]
-    with open(state.job_dir(job.id) / "job.log", encoding="utf-8") as fh:
-        for line in fh:
-            if not args.datum or line.startswith(args.datum):
-                sys.stdout.write(line)
     return 0
 
 
@@ -324,8 +262,11 @@ HANDLERS = {
     "put": cmd_put_file,
     "list": cmd_list,
     "inspect": cmd_inspect,
-    "get": cmd_get_file,
-    "logs": cmd_logs,
+    "get": cli_files.get_file,
+    "glob": cli_files.glob_file,
+    "diff": cli_files.diff_file,
+    "wait": cli_commits.wait_commit_verb,
+    "logs": cli_jobs.logs,
     "delete": cmd_delete,
     "run": cmd_run,
     "graph": cmd_graph,

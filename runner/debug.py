@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from runner.capabilities import LocalOptions
-from runner.datums import Datum, compute_datums
+from runner.datums import Datum, compute_datums, input_tree
 from runner.jobs import job_config, task_inputs
 from runner.records import JobRecord
 from runner.state import State, StateError
@@ -49,7 +49,7 @@ def find_datum(state: State, job: JobRecord, prefix: str) -> Datum:
     spec = state.pipeline(job.pipeline).spec
     heads = job.heads
     manifests = {repo: state.manifest(repo, commit) for repo, commit in heads.items()}
-    datums = compute_datums(spec.input, heads, manifests, "") if spec.input else []
+    datums = compute_datums(input_tree(spec), heads, manifests, "") if spec.input else []
     matches = [d for d in datums if d.id.startswith(prefix)]
     if len(matches) != 1:
         raise StateError(

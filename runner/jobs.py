@@ -34,7 +34,8 @@ from pathlib import Path
 from typing import TextIO
 
 from runner.capabilities import LocalOptions
-from runner.datums import Datum, compute_datums
+from runner.cron_ticks import tick_now
+from runner.datums import Datum, compute_datums, input_tree
 from runner.records import (
     DatumCounts,
     DatumInputRecord,
@@ -177,13 +178,20 @@ class _JobRun:
     tries: dict[str, int] = field(default_factory=dict)
     processed: int = 0
     last_flush: float = 0.0
+    last_saved: float = 0.0
 
     def tick(self) -> None:
-        """Called often by the pool: flush the datum cache (at most 5 times a second), show progress."""
+        """Called often by the pool: flush the datum cache (at most 5 times a second), show progress,
+        and once a second record the counts so far in the job record (``list job`` shows them)."""
         now = time.perf_counter()
         if now - self.last_flush >= 0.2:
             self.cache_fh.flush()
             self.last_flush = now
+        if now - self.last_saved >= 1.0:
+            self.last_saved = now
+            counts = self.job.datums
+            counts.processed, counts.failed = self.processed, len(self.failures)
+            self.state.save_job(self.job)
         self.progress.tick()
 
     def on_result(self, result: Result) -> Task | None:
@@ -257,13 +265,13 @@ def job_config(
 def input_heads(state: State, spec: Spec) -> dict[str, str] | None:
     """repo → head commit of each input branch, or None while one has no commit yet."""
     heads = {}
-    for pfs in spec.input.pfs_inputs() if spec.input else []:
-        if not state.has_repo(pfs.repo):
+    for source in input_tree(spec).sources() if spec.input else []:
+        if not state.has_repo(source.repo):
             return None
-        head = state.head(pfs.repo, pfs.branch)
+        head = state.head(source.repo, getattr(source, "branch", "master"))
         if head is None:
             return None
-        heads[pfs.repo] = head
+        heads[source.repo] = head
     return heads
 
 
@@ -349,8 +357,10 @@ def run_job(
     commit_id = output_commit_id(state, record, heads)
     manifests = {repo: state.manifest(repo, commit) for repo, commit in heads.items()}
     # The datum hash covers the inputs and the pipeline's salt, not the spec (HashDatum).
-    datums = compute_datums(spec.input, heads, manifests, record.salt) if spec.input else []
-    branches = {p.repo: p.branch for p in spec.input.pfs_inputs()} if spec.input else {}
+    datums = compute_datums(input_tree(spec), heads, manifests, record.salt) if spec.input else []
+    branches = (
+        {s.repo: getattr(s, "branch", "master") for s in input_tree(spec).sources()} if spec.input else {}
+    )
     job_dir = state.job_dir(job_id)
     job_dir.mkdir(parents=True)
     job = JobRecord(
@@ -371,6 +381,7 @@ def run_job(
     to_run = [d for d in datums if d.id not in skipped]
     progress = Progress(spec.name, len(datums))
     progress.done = len(skipped)
+    job.datums.skipped = len(skipped)
     workers = min(spec.parallelism, os.cpu_count() or 1, max_workers or 1 << 30, max(1, len(to_run)))
     outcome = JobOutcome(job_id, spec.name, ok=False, total=len(datums), skipped=len(skipped))
     with (
@@ -533,6 +544,8 @@ def run_pipelines(state: State, cwd: str, out: TextIO, max_workers: int | None =
     blocked: set[str] = set()
     noted: set[str] = set()
     records = topo_order(state.list_pipelines())
+    for record in records:  # one tick of each cron input per run (runner/cron_ticks.py)
+        tick_now(state, record.spec)
     while True:
         progressed = False
         for record in records:

@@ -56,6 +56,14 @@ class StateError(RuntimeError):
     """A request the state cannot satisfy (unknown repo, busy lock...), with a message for the user."""
 
 
+def known(what: str, names: list[str], most: int = 20) -> str:
+    """``known repos: a, b, c`` for error messages about an unknown name."""
+    if not names:
+        return f"there are no {what.split(' ')[0]} yet"
+    shown = ", ".join(names[:most]) + (f", ... ({len(names)} in all)" if len(names) > most else "")
+    return f"known {what}: {shown}"
+
+
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -186,7 +194,7 @@ class State:
 
     def require_repo(self, repo: str) -> None:
         if not self.has_repo(repo):
-            raise StateError(f"repo {repo!r} not found in {self.root} (see: python -m runner list repo)")
+            raise StateError(f"repo {repo!r} not found in {self.root}; {known('repos', self.list_repos())}")
 
     def list_repos(self) -> list[str]:
         if not self.root.exists():
@@ -224,7 +232,11 @@ class State:
         if len(matches) == 1:
             return matches[0]
         if not matches:
-            raise StateError(f"{repo}@{ref}: no such branch or commit")
+            recent = [c.id for c in self.commit_history(repo)][:5]
+            raise StateError(
+                f"{repo}@{ref}: no such branch or commit; {known('branches', self.branches(repo))}; "
+                f"{known('newest commits on master', recent)}"
+            )
         raise StateError(f"{repo}@{ref}: ambiguous commit prefix ({len(matches)} matches)")
 
     def commit(self, repo: str, commit_id: str) -> Commit:
@@ -267,8 +279,8 @@ class State:
         }
         if not ids:
             raise StateError(
-                f"{ref!r}: repo not found in {self.root}, and no commit has this id "
-                "(see: python -m runner list repo)"
+                f"repo {ref!r} not found in {self.root}, and no commit has this id; "
+                f"{known('repos', self.list_repos())}"
             )
         if len(ids) > 1:
             raise StateError(f"commit set {ref!r}: ambiguous commit prefix ({len(ids)} ids)")
@@ -414,7 +426,8 @@ class State:
         try:
             return PipelineRecord.from_json(read_json(self.pipeline_file(name)))
         except FileNotFoundError:
-            raise StateError(f"pipeline {name!r} not found (see: python -m runner list pipeline)") from None
+            names = [r.name for r in self.list_pipelines()]
+            raise StateError(f"pipeline {name!r} not found; {known('pipelines', names)}") from None
 
     def save_pipeline(self, record: PipelineRecord) -> None:
         write_json_atomic(self.pipeline_file(record.name), record.to_json())
@@ -459,5 +472,6 @@ class State:
         )
         if len(matches) != 1:
             why = "no such job" if not matches else f"ambiguous job prefix ({len(matches)} matches)"
-            raise StateError(f"job {ref!r}: {why} (see: python -m runner list job)")
+            recent = [j.id for j in reversed(self.list_jobs())][:10]
+            raise StateError(f"job {ref!r}: {why}; {known('jobs (newest first)', recent)}")
         return JobRecord.from_json(read_json(self.job_dir(matches[0]) / "job.json"))

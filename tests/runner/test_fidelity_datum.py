@@ -24,7 +24,7 @@ def _outputs(runner: Runner, repo: str, branch: str = "master") -> dict[str, str
     return {str(p.relative_to(root)): p.read_text() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-@pytest.mark.parametrize("mode", ["warm", "subprocess"])
+@pytest.mark.parametrize("mode", ["warm", "subprocess"], ids=["warm", "subprocess"])
 def test_every_datum_sees_an_empty_out_and_only_its_own_inputs(
     runner: Runner, tmp_path: Path, mode: str
 ) -> None:
