@@ -22,9 +22,11 @@ until nothing is left. A job:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
+import re
 import shutil
 import sys
 import time
@@ -179,6 +181,9 @@ class _JobRun:
     processed: int = 0
     last_flush: float = 0.0
     last_saved: float = 0.0
+    #: the folders datums are staged in (the visible link and its target): their paths in logs are
+    #: shown as repo paths (``raw@<commit>:/stocks/A.csv``), the same in every run
+    staging_roots: tuple[str, ...] = ()
 
     def tick(self) -> None:
         """Called often by the pool: flush the datum cache (at most 5 times a second), show progress,
@@ -194,8 +199,24 @@ class _JobRun:
             self.state.save_job(self.job)
         self.progress.tick()
 
+    def repo_paths(self, datum: Datum, log: str) -> str:
+        """``log`` with each staged input path (``<staging>/worker-N/pfs/<input>/...``) written as the
+        repo path it stands for (``<repo>@<commit>:/...``), and ``.../pfs/out`` as ``/pfs/out``."""
+        if not self.staging_roots or not log:
+            return log
+        roots = "|".join(re.escape(r) for r in self.staging_roots)
+        where = {i.name: f"{i.repo}@{i.commit}:/" for i in datum.inputs}
+        pattern = re.compile(rf"(?:{roots})/[^/\s]+/pfs/([^/\s]+)/?")
+
+        def shown(match: re.Match[str]) -> str:
+            name = match.group(1)
+            return "/pfs/out/" if name == "out" else where.get(name, match.group(0))
+
+        return pattern.sub(shown, log)
+
     def on_result(self, result: Result) -> Task | None:
         datum = self.datums[result.datum_id]
+        result = dataclasses.replace(result, log=self.repo_paths(datum, result.log))
         for line in result.log.splitlines():
             self.log_fh.write(f"{datum.id} {line}\n")
         if result.ok:
@@ -403,6 +424,7 @@ def run_job(
             work_root = state.work_dir / job_id
             work_root.mkdir(parents=True, exist_ok=True)
             visible = make_link(work_root, job_id)
+            book.staging_roots = (visible, str(work_root))
             pool = WorkerPool(
                 workers, job_config(state, spec, job_id, cwd, output_commit=commit_id, visible_root=visible)
             )

@@ -59,6 +59,7 @@ def _readable_pipeline(state: State, name: str) -> PipelineRecord | None:
     except DamagedState:
         return None
 
+
 def pipeline_salt(spec: Spec, old: PipelineRecord | None, reprocess: bool) -> str:
     """pachd's rule: the spec's ``salt`` or a random one at creation; an update keeps the old salt
     (whatever the spec says) unless it reprocesses, which draws a random one."""
