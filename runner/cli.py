@@ -15,10 +15,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from runner.archive import FLAG_MAX_BYTES, FLAG_MAX_FILES, ZipLimits
 from runner.datums import UnsupportedInput, compute_datums
 from runner.graph import mermaid
 from runner.jobs import JobFailed, last_line, run_pipelines, task_inputs
-from runner.putfile import delete_file, put_file
+from runner.paths import check_repo_heads
+from runner.putfile import PutOptions, delete_file, put_file
 from runner.spec import Spec, SpecError, load_specs, parse_spec
 from runner.state import State, StateError, now_iso
 from runner.workers import PYTHON_RE, Task, datum_env, map_pfs, stage_inputs
@@ -139,6 +141,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("target", metavar="REPO@BRANCH:/PATH")
     p.add_argument("-f", "--file", required=True, type=Path, help="file, folder or .zip archive")
     p.add_argument("-r", "--recursive", action="store_true", help="put every file below a folder")
+    p.add_argument(
+        "--replace",
+        action="store_true",
+        help="make PATH hold exactly the source: delete what is absent from it, in the same commit "
+        "(runner extension; pachctl: delete file + put file inside start/finish commit)",
+    )
+    p.add_argument(
+        "--follow-links", action="store_true", help="follow symbolic links that stay inside the folder"
+    )
+    p.add_argument(FLAG_MAX_BYTES, metavar="SIZE", help="a .zip may expand to this much (default 4GiB)")
+    p.add_argument(FLAG_MAX_FILES, metavar="N", help="a .zip may hold this many files (default 20000)")
 
     lst = verb("list", "list repos, commits, jobs, datums, pipelines or files")
     p = sub(lst, "list", "repo", "list repos with their head commit")
@@ -296,11 +309,18 @@ def cmd_put_file(args: argparse.Namespace, state: State) -> int:
             _say(args, f"created repo {repo}")
         elif state.repo_info(repo).get("type") == "output":
             raise StateError(f"{repo} is the output repo of a pipeline: only its jobs commit to it")
-        commit = put_file(state, repo, branch, path, args.file, args.recursive)
+        limits = ZipLimits.resolve(args.zip_max_bytes, args.zip_max_files, os.environ)
+        options = PutOptions(args.recursive, args.follow_links, args.replace, limits)
+        result = put_file(state, repo, branch, path, args.file, options)
+    commit = result.commit
     if commit is None:
-        _say(args, f"{repo}@{branch}: no change, content identical to the head; no new commit")
+        _say(
+            args,
+            f"{repo}@{branch}: no change, content identical to the head; no new commit ({result.changes})",
+        )
     else:
-        _say(args, f"{repo}@{branch}: commit {commit.id} ({commit.files} files, {_size(commit.size_bytes)})")
+        size = _size(commit.size_bytes)
+        _say(args, f"{repo}@{branch}: commit {commit.id} ({commit.files} files, {size}): {result.changes}")
     return 0
 
 
@@ -548,6 +568,7 @@ def cmd_delete(args: argparse.Namespace, state: State) -> int:
 
 def cmd_run(args: argparse.Namespace, state: State) -> int:
     with state.locked():
+        check_repo_heads(state)
         if args.verbose:
             for record in state.list_pipelines():
                 ignored = parse_spec(record["spec"], record["path"]).ignored
@@ -647,8 +668,9 @@ def main(argv: list[str] | None = None) -> int:
     except (StateError, JobFailed, UnsupportedInput) as exc:
         print(f"runner: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("runner: interrupted; finished datums are kept and reused by the next run", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        why = str(exc) or "interrupted; finished datums are kept and reused by the next run"
+        print(f"runner: {why}", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 1

@@ -13,13 +13,25 @@ import errno
 import hashlib
 import os
 import shutil
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 BUF_SIZE = 1 << 20
+#: bytes per sendfile call when copying from a descriptor: small enough to notice a stop request
+#: within a few milliseconds, large enough to cost nothing
+COPY_CHUNK = 16 << 20
 #: (hash, size) of one file version.
 Blob = tuple[str, int]
+
+
+class Stopped(Exception):
+    """A read or copy gave up because its stop event was set (Ctrl-C in the main thread)."""
+
+
+class SourceChanged(Exception):
+    """The source file changed size or modification time while it was read."""
 
 
 def _new_hasher() -> hashlib._Hash:
@@ -39,6 +51,40 @@ def hash_file(path: str | Path) -> Blob:
     finally:
         os.close(fd)
     return hasher.hexdigest(), size
+
+
+def hash_fd(fd: int, stop: threading.Event | None = None) -> Blob:
+    """Hash an open file from its start (``pread``, the offset is untouched), checking ``stop``."""
+    hasher = _new_hasher()
+    size = 0
+    chunk_size = min(BUF_SIZE, os.fstat(fd).st_size + 1)
+    while chunk := os.pread(fd, chunk_size, size):
+        if stop is not None and stop.is_set():
+            raise Stopped
+        hasher.update(chunk)
+        size += len(chunk)
+    return hasher.hexdigest(), size
+
+
+def _copy_fd(src_fd: int, dst_fd: int, size: int, stop: threading.Event | None) -> None:
+    """Copy ``size`` bytes from the start of ``src_fd`` to ``dst_fd`` in stoppable chunks."""
+    offset = 0
+    while offset < size:
+        if stop is not None and stop.is_set():
+            raise Stopped
+        try:
+            sent = os.sendfile(dst_fd, src_fd, offset, min(COPY_CHUNK, size - offset))
+        except OSError as exc:
+            if exc.errno not in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):
+                raise
+            sent = os.write(dst_fd, os.pread(src_fd, min(BUF_SIZE, size - offset), offset))
+        if sent == 0:
+            raise SourceChanged
+        offset += sent
+
+
+def _same_version(before: os.stat_result, after: os.stat_result) -> bool:
+    return (before.st_size, before.st_mtime_ns) == (after.st_size, after.st_mtime_ns)
 
 
 def link_or_copy(src: str | Path, dst: str | Path) -> None:
@@ -101,6 +147,31 @@ class ObjectStore:
                 self._install(tmp, digest)
         return digest, size
 
+    def add_fd(self, fd: int, stop: threading.Event | None = None) -> Blob:
+        """Add the regular file open at ``fd`` (the caller opened and checked it; it stays open).
+
+        Reading from the descriptor, never by name again, means what is stored is the file the
+        caller checked. A file that changes while it is read raises SourceChanged; ``stop`` set by
+        another thread raises Stopped within one chunk, leaving no temporary behind.
+        """
+        before = os.fstat(fd)
+        digest, size = hash_fd(fd, stop)
+        if size != before.st_size:
+            raise SourceChanged
+        if not self.has(digest):
+            with self._temporary() as tmp:
+                out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+                try:
+                    _copy_fd(fd, out, size, stop)
+                finally:
+                    os.close(out)
+                if not _same_version(before, os.fstat(fd)):
+                    raise SourceChanged
+                self._install(tmp, digest)
+        elif not _same_version(before, os.fstat(fd)):
+            raise SourceChanged
+        return digest, size
+
     def add_move(self, src: str | Path) -> Blob:
         """Add a file by moving it in (for datum outputs, which are discarded afterwards)."""
         if os.path.islink(src):
@@ -109,8 +180,11 @@ class ObjectStore:
         self._install(src, digest)
         return digest, size
 
-    def add_stream(self, stream: BinaryIO) -> Blob:
-        """Add the bytes of an open stream (a zip member), hashing while writing."""
+    def add_stream(self, stream: BinaryIO, max_bytes: int | None = None) -> Blob:
+        """Add the bytes of an open stream (a zip member), hashing while writing.
+
+        More than ``max_bytes`` raises ValueError (a zip entry larger than it declared).
+        """
         hasher = _new_hasher()
         size = 0
         with self._temporary() as tmp:
@@ -119,6 +193,8 @@ class ObjectStore:
                     hasher.update(chunk)
                     out.write(chunk)
                     size += len(chunk)
+                    if max_bytes is not None and size > max_bytes:
+                        raise ValueError(f"more than {max_bytes} bytes")
             digest = hasher.hexdigest()
             self._install(tmp, digest)
         return digest, size
