@@ -50,6 +50,7 @@ EXAMPLES = {
     ),
     "put file": (
         "python -m runner put file -r raw@master:/ -f data/sample\n"
+        "  python -m runner put file -r --replace raw@master:/ -f data/sample   (raw = exactly that folder)\n"
         "  python -m runner put file raw@master:/ -f stock-market-dataset.zip\n"
         "  python -m runner put file raw@master:/stocks/AAPL.csv -f AAPL.csv"
     ),
@@ -150,8 +151,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--follow-links", action="store_true", help="follow symbolic links that stay inside the folder"
     )
-    p.add_argument(FLAG_MAX_BYTES, metavar="SIZE", help="a .zip may expand to this much (default 4GiB)")
-    p.add_argument(FLAG_MAX_FILES, metavar="N", help="a .zip may hold this many files (default 20000)")
+    caps = ZipLimits()
+    p.add_argument(
+        FLAG_MAX_BYTES,
+        metavar="SIZE",
+        help=f"a .zip may expand to this much (default {caps.max_bytes >> 30}GiB)",
+    )
+    p.add_argument(
+        FLAG_MAX_FILES, metavar="N", help=f"a .zip may hold this many files (default {caps.max_files})"
+    )
 
     lst = verb("list", "list repos, commits, jobs, datums, pipelines or files")
     p = sub(lst, "list", "repo", "list repos with their head commit")

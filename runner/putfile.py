@@ -55,7 +55,7 @@ class Changes:
     changed: int = 0
     deleted: int = 0
     unchanged: int = 0
-    kept: int = 0  #: files of the head the put neither names nor deletes
+    kept: int = 0  #: files of the head an adding put does not name (they stay)
 
     def __str__(self) -> str:
         text = (
@@ -87,7 +87,7 @@ def compare(current: Manifest, added: Manifest, scope: str | None) -> tuple[Mani
         old = current.get(path)
         counts["added" if old is None else "unchanged" if old == blob else "changed"] += 1
     merged.update(added)
-    kept = len(merged) - len(added)
+    kept = len(merged) - len(added) if scope is None else 0
     return merged, Changes(deleted=deleted, kept=kept, **counts)
 
 
