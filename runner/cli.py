@@ -19,7 +19,7 @@ from runner.archive import FLAG_MAX_BYTES, FLAG_MAX_FILES, ZipLimits
 from runner.datums import UnsupportedInput, compute_datums
 from runner.graph import mermaid
 from runner.jobs import JobFailed, last_line, run_pipelines, task_inputs
-from runner.paths import check_repo_heads
+from runner.paths import check_input_heads
 from runner.putfile import PutOptions, delete_file, put_file
 from runner.spec import Spec, SpecError, load_specs, parse_spec
 from runner.state import State, StateError, now_iso
@@ -576,7 +576,7 @@ def cmd_delete(args: argparse.Namespace, state: State) -> int:
 
 def cmd_run(args: argparse.Namespace, state: State) -> int:
     with state.locked():
-        check_repo_heads(state)
+        check_input_heads(state)
         if args.verbose:
             for record in state.list_pipelines():
                 ignored = parse_spec(record["spec"], record["path"]).ignored

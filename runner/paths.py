@@ -63,21 +63,22 @@ def validate_filename(path: str) -> None:
         raise InvalidFilename(f"{printable(path)}: file name refused: {problem}")
 
 
-def check_repo_heads(state: State) -> None:
-    """Raise InvalidFilename for the first branch head holding a name Pachyderm refuses.
+def check_input_heads(state: State) -> None:
+    """Raise InvalidFilename for the first input-repo branch head holding a name Pachyderm refuses.
 
-    An older runner accepted such names at ``put file``; this says which file, and how to remove it,
-    before a job would fail on it.
+    An older runner accepted such names at ``put file``; this says which file and how to remove it
+    (``delete file``), before a job would fail on it. Output repos are left to the check of a
+    datum's outputs: their fix is a new job, which this check must not block.
     """
     for repo in state.list_repos():
+        if state.repo_info(repo).get("type") == "output":
+            continue
         for branch in state.branches(repo):
             for path in state.manifest(repo, state.head(repo, branch)):
                 problem = filename_problem(path)
-                if problem is None:
-                    continue
-                where = f"{repo}@{branch}:{printable(path)}"
-                if state.repo_info(repo).get("type") == "output":
-                    fix = "fix the stage, then: python -m runner update pipeline -f <spec> --reprocess"
-                else:
-                    fix = f"remove it with: python -m runner delete file '{where}'"
-                raise InvalidFilename(f"{where}: file name refused: {problem}; {fix}")
+                if problem is not None:
+                    where = f"{repo}@{branch}:{printable(path)}"
+                    raise InvalidFilename(
+                        f"{where}: file name refused: {problem}; "
+                        f"remove it with: python -m runner delete file '{where}'"
+                    )
