@@ -53,11 +53,11 @@ def hash_file(path: str | Path) -> Blob:
     return hasher.hexdigest(), size
 
 
-def hash_fd(fd: int, stop: threading.Event | None = None) -> Blob:
+def hash_fd(fd: int, expected_size: int, stop: threading.Event | None = None) -> Blob:
     """Hash an open file from its start (``pread``, the offset is untouched), checking ``stop``."""
     hasher = _new_hasher()
     size = 0
-    chunk_size = min(BUF_SIZE, os.fstat(fd).st_size + 1)
+    chunk_size = min(BUF_SIZE, expected_size + 1)  # a small file in one read
     while chunk := os.pread(fd, chunk_size, size):
         if stop is not None and stop.is_set():
             raise Stopped
@@ -147,15 +147,14 @@ class ObjectStore:
                 self._install(tmp, digest)
         return digest, size
 
-    def add_fd(self, fd: int, stop: threading.Event | None = None) -> Blob:
-        """Add the regular file open at ``fd`` (the caller opened and checked it; it stays open).
+    def add_fd(self, fd: int, before: os.stat_result, stop: threading.Event | None = None) -> Blob:
+        """Add the regular file open at ``fd``, whose ``fstat`` was ``before`` (it stays open).
 
         Reading from the descriptor, never by name again, means what is stored is the file the
         caller checked. A file that changes while it is read raises SourceChanged; ``stop`` set by
         another thread raises Stopped within one chunk, leaving no temporary behind.
         """
-        before = os.fstat(fd)
-        digest, size = hash_fd(fd, stop)
+        digest, size = hash_fd(fd, before.st_size, stop)
         if size != before.st_size:
             raise SourceChanged
         if not self.has(digest):

@@ -92,10 +92,10 @@ def compare(current: Manifest, added: Manifest, scope: str | None) -> tuple[Mani
 
 
 def _store_one(store: ObjectStore, file: LocalFile, stop: threading.Event) -> Blob:
-    fd = open_regular(file.local, file.shown)
+    fd, st = open_regular(file.local, file.shown)
     shown = printable(file.shown)
     try:
-        return store.add_fd(fd, stop)
+        return store.add_fd(fd, st, stop)
     except SourceChanged:
         raise SourceRefused(f"{shown}: changed while it was being put; put it again") from None
     except OSError as exc:
@@ -122,7 +122,7 @@ def store_files(store: ObjectStore, files: list[LocalFile]) -> Manifest:
 def collect_source(store: ObjectStore, source: Path, target: str, options: PutOptions) -> Manifest:
     """Check the files of ``source``, then store them and return their manifest under ``target``."""
     if os.path.isfile(source) and source.suffix.lower() == ".zip":
-        fd = open_regular(os.path.realpath(source), str(source))  # a link the user names is followed
+        fd, _ = open_regular(os.path.realpath(source), str(source))  # a link the user names is followed
         with os.fdopen(fd, "rb") as fh, open_zip(fh, str(source)) as zf:
             entries = zip_entries(zf, str(source), target, options.zip_limits)
             return store_entries(store, zf, entries, str(source))

@@ -74,17 +74,20 @@ def refuse_if_any(problems: list[str]) -> None:
         raise SourceRefused(problems[0] + more)
 
 
-def open_regular(path: str, shown: str) -> int:
-    """Open ``path`` for reading if it is a regular file (not following a final link, not blocking)."""
+def open_regular(path: str, shown: str) -> tuple[int, os.stat_result]:
+    """Open ``path`` for reading if it is a regular file (not following a final link, not blocking).
+
+    Returns the descriptor and its ``fstat``.
+    """
     try:
         fd = os.open(path, OPEN_FLAGS)
     except OSError as exc:
         raise SourceRefused(f"{printable(shown)}: cannot open it ({exc.strerror})") from None
-    mode = os.fstat(fd).st_mode
-    if not stat.S_ISREG(mode):
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
         os.close(fd)
-        raise SourceRefused(f"{printable(shown)}: {kind(mode)}: only regular files can be put")
-    return fd
+        raise SourceRefused(f"{printable(shown)}: {kind(st.st_mode)}: only regular files can be put")
+    return fd, st
 
 
 def single_file(source: Path, repo_path: str) -> LocalFile:
@@ -165,19 +168,18 @@ def folder_files(root: Path, target: str, follow_links: bool) -> list[LocalFile]
         for entry in entries:
             shown = f"{shown_dir}/{entry.name}"
             rel = f"{rel_dir}/{entry.name}"
-            try:
-                mode = entry.stat(follow_symlinks=False).st_mode
+            try:  # the entry's type from the folder listing: no stat call per file
+                if entry.is_file(follow_symlinks=False):
+                    add(entry.path, shown, rel)
+                elif entry.is_dir(follow_symlinks=False):
+                    walk(entry.path, shown, rel, chain | {entry.path})
+                elif entry.is_symlink():
+                    link(entry.path, shown, rel, chain)
+                else:
+                    mode = entry.stat(follow_symlinks=False).st_mode
+                    problems.append(f"{printable(shown)}: {kind(mode)}: only regular files can be put")
             except OSError as exc:
                 problems.append(f"{printable(shown)}: cannot read it ({exc.strerror})")
-                continue
-            if stat.S_ISDIR(mode):
-                walk(entry.path, shown, rel, chain | {entry.path})
-            elif stat.S_ISREG(mode):
-                add(entry.path, shown, rel)
-            elif stat.S_ISLNK(mode):
-                link(entry.path, shown, rel, chain)
-            else:
-                problems.append(f"{printable(shown)}: {kind(mode)}: only regular files can be put")
 
     walk(real_root, str(root).rstrip("/") or "/", "", frozenset({real_root}))
     refuse_if_any(problems)
