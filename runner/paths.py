@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 
+from runner.records import RepoKind
 from runner.state import State, StateError
 
 _PRINTABLE_ASCII = re.compile(r"[ -~]+\Z")
@@ -71,7 +72,7 @@ def check_input_heads(state: State) -> None:
     datum's outputs: their fix is a new job, which this check must not block.
     """
     for repo in state.list_repos():
-        if state.repo_info(repo).get("type") == "output":
+        if state.repo_info(repo).kind is RepoKind.OUTPUT:
             continue
         for branch in state.branches(repo):
             for path in state.manifest(repo, state.head(repo, branch)):

@@ -34,6 +34,16 @@ from pathlib import Path
 from typing import Any
 
 from runner.objects import Blob, ObjectStore, link_or_copy
+from runner.records import (
+    DatumRecord,
+    FileEntry,
+    JobRecord,
+    JobState,
+    PipelineRecord,
+    RepoKind,
+    RepoRecord,
+)
+from runner.spec import NAME_RE
 
 RESERVED_BRANCH_NAMES = {"commits", "trees", "repo.json"}
 #: path -> (hash, size)
@@ -42,6 +52,14 @@ Manifest = dict[str, Blob]
 
 class StateError(RuntimeError):
     """A request the state cannot satisfy (unknown repo, busy lock...), with a message for the user."""
+
+
+def known(what: str, names: list[str], most: int = 20) -> str:
+    """``known repos: a, b, c`` for error messages about an unknown name."""
+    if not names:
+        return f"there are no {what.split(' ')[0]} yet"
+    shown = ", ".join(names[:most]) + (f", ... ({len(names)} in all)" if len(names) > most else "")
+    return f"known {what}: {shown}"
 
 
 def now_iso() -> str:
@@ -136,12 +154,12 @@ class State:
         if self.work_dir.exists():
             shutil.rmtree(self.work_dir, ignore_errors=True)
         for job in self.list_jobs():
-            if job.get("state") == "running":
-                job["state"] = "killed"
-                job["finished"] = job.get("finished") or now_iso()
-                job["reason"] = "the run was interrupted; its finished datums are reused by the next run"
+            if job.state is JobState.RUNNING:
+                job.state = JobState.KILLED
+                job.finished = job.finished or now_iso()
+                job.reason = "the run was interrupted; its finished datums are reused by the next run"
                 self.save_job(job)
-                notes.append(f"job {job['id']} of {job['pipeline']} was interrupted, marked killed")
+                notes.append(f"job {job.id} of {job.pipeline} was interrupted, marked killed")
         for repo in self.list_repos():
             trees = self.root / repo / "trees"
             for tmp in trees.glob(".tmp-*") if trees.exists() else []:
@@ -155,10 +173,8 @@ class State:
     def has_repo(self, repo: str) -> bool:
         return (self.repo_dir(repo) / "repo.json").is_file()
 
-    def create_repo(self, repo: str, kind: str = "user", description: str = "") -> bool:
+    def create_repo(self, repo: str, kind: RepoKind = RepoKind.USER, description: str = "") -> bool:
         """Create ``repo``; returns False if it already exists."""
-        from runner.spec import NAME_RE
-
         if not NAME_RE.match(repo):
             raise StateError(f"invalid repo name {repo!r}: only letters, digits, '_' and '-'")
         if self.has_repo(repo):
@@ -166,18 +182,16 @@ class State:
         d = self.repo_dir(repo)
         (d / "commits").mkdir(parents=True, exist_ok=True)
         (d / "trees").mkdir(exist_ok=True)
-        write_json_atomic(
-            d / "repo.json", {"name": repo, "type": kind, "created": now_iso(), "description": description}
-        )
+        write_json_atomic(d / "repo.json", RepoRecord(repo, kind, now_iso(), description).to_json())
         return True
 
-    def repo_info(self, repo: str) -> dict[str, Any]:
+    def repo_info(self, repo: str) -> RepoRecord:
         self.require_repo(repo)
-        return read_json(self.repo_dir(repo) / "repo.json")
+        return RepoRecord.from_json(read_json(self.repo_dir(repo) / "repo.json"))
 
     def require_repo(self, repo: str) -> None:
         if not self.has_repo(repo):
-            raise StateError(f"repo {repo!r} not found in {self.root} (see: python -m runner list repo)")
+            raise StateError(f"repo {repo!r} not found in {self.root}; {known('repos', self.list_repos())}")
 
     def list_repos(self) -> list[str]:
         if not self.root.exists():
@@ -215,7 +229,11 @@ class State:
         if len(matches) == 1:
             return matches[0]
         if not matches:
-            raise StateError(f"{repo}@{ref}: no such branch or commit")
+            recent = [c.id for c in self.commit_history(repo)][:5]
+            raise StateError(
+                f"{repo}@{ref}: no such branch or commit; {known('branches', self.branches(repo))}; "
+                f"{known('newest commits on master', recent)}"
+            )
         raise StateError(f"{repo}@{ref}: ambiguous commit prefix ({len(matches)} matches)")
 
     def commit(self, repo: str, commit_id: str) -> Commit:
@@ -230,6 +248,25 @@ class State:
             return {}
         doc = read_json(self.repo_dir(repo) / "commits" / f"{commit_id}.files.json")
         return {path: (blob[0], blob[1]) for path, blob in doc.items()}
+
+    def list_folder(self, repo: str, ref: str, path: str) -> list[FileEntry]:
+        """``list file``: the files and folders directly in ``path`` of ``repo@ref`` (a folder's size
+        is the total of the files below it); ``path`` may name one file."""
+        manifest = self.manifest(repo, self.resolve_commit(repo, ref))
+        prefix = path.rstrip("/") + "/"
+        entries: dict[str, tuple[str, int]] = {}
+        for p, (_, size) in sorted(manifest.items()):
+            if p == path:
+                entries[p] = ("file", size)
+            elif p.startswith(prefix):
+                rest = p[len(prefix) :]
+                child = prefix + rest.split("/")[0]
+                kind = "dir" if "/" in rest else "file"
+                old = entries.get(child, (kind, 0))
+                entries[child] = (kind, old[1] + size if kind == "dir" else size)
+        if not entries:
+            raise StateError(f"{repo}@{ref}:{path}: no such file or folder")
+        return [FileEntry(p, kind, size) for p, (kind, size) in entries.items()]
 
     def tree(self, repo: str, commit_id: str) -> Path:
         return self.repo_dir(repo) / "trees" / commit_id
@@ -307,19 +344,23 @@ class State:
     def datum_cache_file(self, name: str) -> Path:
         return self.pipelines_dir / f"{name}.datums.jsonl"
 
-    def list_pipelines(self) -> list[dict[str, Any]]:
+    def list_pipelines(self) -> list[PipelineRecord]:
         if not self.pipelines_dir.exists():
             return []
-        return [read_json(p) for p in sorted(self.pipelines_dir.glob("*.json"))]
+        return [PipelineRecord.from_json(read_json(p)) for p in sorted(self.pipelines_dir.glob("*.json"))]
 
-    def pipeline(self, name: str) -> dict[str, Any]:
+    def has_pipeline(self, name: str) -> bool:
+        return self.pipeline_file(name).is_file()
+
+    def pipeline(self, name: str) -> PipelineRecord:
         try:
-            return read_json(self.pipeline_file(name))
+            return PipelineRecord.from_json(read_json(self.pipeline_file(name)))
         except FileNotFoundError:
-            raise StateError(f"pipeline {name!r} not found (see: python -m runner list pipeline)") from None
+            names = [r.name for r in self.list_pipelines()]
+            raise StateError(f"pipeline {name!r} not found; {known('pipelines', names)}") from None
 
-    def save_pipeline(self, record: dict[str, Any]) -> None:
-        write_json_atomic(self.pipeline_file(record["name"]), record)
+    def save_pipeline(self, record: PipelineRecord) -> None:
+        write_json_atomic(self.pipeline_file(record.name), record.to_json())
 
     def delete_pipeline(self, name: str) -> None:
         self.pipeline(name)
@@ -331,27 +372,36 @@ class State:
     def job_dir(self, job_id: str) -> Path:
         return self.jobs_dir / job_id
 
-    def save_job(self, job: dict[str, Any]) -> None:
-        write_json_atomic(self.job_dir(job["id"]) / "job.json", job)
+    def save_job(self, job: JobRecord) -> None:
+        write_json_atomic(self.job_dir(job.id) / "job.json", job.to_json())
 
-    def list_jobs(self, pipeline: str | None = None) -> list[dict[str, Any]]:
+    def save_datum_list(self, job_id: str, rows: list[DatumRecord]) -> None:
+        write_json_atomic(self.job_dir(job_id) / "datums.json", [r.to_json() for r in rows], compact=True)
+
+    def datum_list(self, job_id: str) -> list[DatumRecord]:
+        """The datums of a job with their states (empty while the job runs)."""
+        path = self.job_dir(job_id) / "datums.json"
+        return [DatumRecord.from_json(doc) for doc in read_json(path)] if path.exists() else []
+
+    def list_jobs(self, pipeline: str | None = None) -> list[JobRecord]:
         """Jobs, oldest first."""
         if not self.jobs_dir.exists():
             return []
         jobs = []
         for p in self.jobs_dir.glob("*/job.json"):
             with contextlib.suppress(FileNotFoundError, json.JSONDecodeError):
-                job = read_json(p)
-                if pipeline is None or job.get("pipeline") == pipeline:
+                job = JobRecord.from_json(read_json(p))
+                if pipeline is None or job.pipeline == pipeline:
                     jobs.append(job)
-        return sorted(jobs, key=lambda j: j.get("started", ""))
+        return sorted(jobs, key=lambda j: j.started)
 
-    def job(self, ref: str) -> dict[str, Any]:
+    def job(self, ref: str) -> JobRecord:
         """A job by id or unique id prefix."""
         matches = (
             [p.parent.name for p in self.jobs_dir.glob(f"{ref}*/job.json")] if self.jobs_dir.exists() else []
         )
         if len(matches) != 1:
             why = "no such job" if not matches else f"ambiguous job prefix ({len(matches)} matches)"
-            raise StateError(f"job {ref!r}: {why} (see: python -m runner list job)")
-        return read_json(self.job_dir(matches[0]) / "job.json")
+            recent = [j.id for j in reversed(self.list_jobs())][:10]
+            raise StateError(f"job {ref!r}: {why}; {known('jobs (newest first)', recent)}")
+        return JobRecord.from_json(read_json(self.job_dir(matches[0]) / "job.json"))

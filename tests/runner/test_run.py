@@ -411,15 +411,3 @@ def test_verbose_run_lists_every_failed_datum_and_ignored_fields(runner: Runner,
     assert "check: cluster-only fields ignored locally: resourceLimits" in result.out
     assert "(in:/bad1.txt): fail: bad1.txt line 1" in result.err and "(in:/bad2.txt)" in result.err
     assert "(and 1 more failed datums)" in result.err
-
-
-def test_join_inputs_validate_but_do_not_run(runner: Runner, tmp_path: Path) -> None:
-    write_files(tmp_path / "data", {"a": "1"})
-    runner("put", "file", "-r", "raw@master:/", "-f", str(tmp_path / "data"))
-    join = {"join": [pfs("raw", "/(*)", "l"), pfs("raw", "/(*)", "r")]}
-    join["join"][0]["pfs"]["joinOn"] = "$1"
-    join["join"][1]["pfs"]["joinOn"] = "$1"
-    runner(
-        "create", "pipeline", "-f", str(write_spec(tmp_path / "s", "j", join, stage_cmd("copy", "/pfs/out")))
-    )
-    assert "join inputs are not supported by the local runner" in runner("run", expect=1).err
