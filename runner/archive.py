@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import stat
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from runner.objects import ObjectStore
@@ -148,13 +148,24 @@ def zip_entries(zf: zipfile.ZipFile, shown: str, target: str, limits: ZipLimits)
     return entries
 
 
-def store_entries(store: ObjectStore, zf: zipfile.ZipFile, entries: list[ZipEntry], shown: str) -> Manifest:
-    """Store every entry's bytes (each at most its declared size); raises SourceRefused if damaged."""
+def store_entries(
+    store: ObjectStore,
+    zf: zipfile.ZipFile,
+    entries: list[ZipEntry],
+    shown: str,
+    on_stored: Callable[[int], None] | None = None,
+) -> Manifest:
+    """Store every entry's bytes (each at most its declared size); raises SourceRefused if damaged.
+
+    ``on_stored`` is called with each stored entry's size (progress).
+    """
     files: Manifest = {}
     for entry in entries:
         try:
             with zf.open(entry.info) as member:
                 files[entry.repo_path] = store.add_stream(member, max_bytes=entry.info.file_size)
+            if on_stored is not None:
+                on_stored(files[entry.repo_path][1])
         except (zipfile.BadZipFile, ValueError, EOFError, NotImplementedError) as exc:
             why = str(exc) or type(exc).__name__
             where = f"{printable(shown)}: entry {printable(entry.info.filename)}"

@@ -59,11 +59,15 @@ def cmd_create_repo(args: argparse.Namespace, state: State) -> int:
     return 0
 
 
+def _put_progress(files: int, total: int, size: int) -> None:
+    print(f"put file: {files:,} of {total:,} files stored ({human_size(size)})", file=sys.stderr, flush=True)
+
+
 def cmd_put_file(args: argparse.Namespace, state: State) -> int:
     repo, branch, path = parse_target(args.target)
     with state.locked():
         limits = ZipLimits.resolve(args.zip_max_bytes, args.zip_max_files, os.environ)
-        options = PutOptions(args.recursive, args.follow_links, args.replace, limits)
+        options = PutOptions(args.recursive, args.follow_links, args.replace, limits, progress=_put_progress)
         created, result = pipelines.put_input_file(state, repo, branch, path, args.file, options)
     if created:
         _say(f"created repo {repo}")

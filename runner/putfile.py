@@ -18,6 +18,8 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +35,10 @@ log = logging.getLogger(__name__)
 COPY_THREADS = 4
 
 
+#: called now and then during a long put with (files stored, files in all, bytes stored)
+ProgressCallback = Callable[[int, int, int], None]
+
+
 class PutInterrupted(KeyboardInterrupt):
     """Ctrl-C during a put; the message says whether the branch moved."""
 
@@ -45,6 +51,25 @@ class PutOptions:
     follow_links: bool = False  #: follow symbolic links that stay inside the source folder
     replace: bool = False  #: delete what lies under the target path and is absent from the source
     zip_limits: ZipLimits = field(default_factory=ZipLimits)
+    progress: ProgressCallback | None = None  #: told how far a put is, every ``progress_seconds``
+    progress_seconds: float = 5.0
+
+
+class _Ticker:
+    """Counts stored files and calls the progress callback at most every ``seconds``."""
+
+    def __init__(self, total: int, options: PutOptions) -> None:
+        self.total, self.files, self.bytes = total, 0, 0
+        self.callback, self.seconds = options.progress, options.progress_seconds
+        self.last = time.monotonic()
+
+    def stored(self, size: int) -> None:
+        self.files += 1
+        self.bytes += size
+        now = time.monotonic()
+        if self.callback is not None and now - self.last >= self.seconds:
+            self.last = now
+            self.callback(self.files, self.total, self.bytes)
 
 
 @dataclass(frozen=True)
@@ -104,14 +129,19 @@ def _store_one(store: ObjectStore, file: LocalFile, stop: threading.Event) -> Bl
         os.close(fd)
 
 
-def store_files(store: ObjectStore, files: list[LocalFile]) -> Manifest:
+def store_files(store: ObjectStore, files: list[LocalFile], options: PutOptions) -> Manifest:
     """Hash and copy ``files`` with a few threads; any failure or Ctrl-C stops them all promptly."""
     stop = threading.Event()
+    ticker = _Ticker(len(files), options)
     pool = ThreadPoolExecutor(max_workers=COPY_THREADS, thread_name_prefix="put")
     futures: list[Future[Blob]] = []
     try:
         futures = [pool.submit(_store_one, store, f, stop) for f in files]
-        return {f.repo_path: fut.result() for f, fut in zip(files, futures, strict=True)}
+        manifest: Manifest = {}
+        for file, future in zip(files, futures, strict=True):
+            manifest[file.repo_path] = future.result()
+            ticker.stored(manifest[file.repo_path][1])
+        return manifest
     except BaseException:
         stop.set()  # the running reads end within one chunk (objects.py), the queued never start
         raise
@@ -125,15 +155,15 @@ def collect_source(store: ObjectStore, source: Path, target: str, options: PutOp
         fd, _ = open_regular(os.path.realpath(source), str(source))  # a link the user names is followed
         with os.fdopen(fd, "rb") as fh, open_zip(fh, str(source)) as zf:
             entries = zip_entries(zf, str(source), target, options.zip_limits)
-            return store_entries(store, zf, entries, str(source))
+            return store_entries(store, zf, entries, str(source), _Ticker(len(entries), options).stored)
     if os.path.isdir(source):
         if not options.recursive:
             raise StateError(f"{source} is a folder: add -r to put every file below it")
-        return store_files(store, folder_files(source, target, options.follow_links))
+        return store_files(store, folder_files(source, target, options.follow_links), options)
     dest = f"{target}/{source.name}" if target.endswith("/") else target
     if normalise(dest) == "/":
         dest = f"/{source.name}"
-    return store_files(store, [single_file(source, normalise(dest))])
+    return store_files(store, [single_file(source, normalise(dest))], options)
 
 
 def put_file(

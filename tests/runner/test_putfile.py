@@ -25,6 +25,7 @@ import pytest
 
 from runner.archive import ZipLimits, parse_size
 from runner.paths import InvalidFilename, filename_problem, printable, validate_filename
+from runner.putfile import PutOptions, put_file
 from runner.state import State
 from tests.runner.conftest import Runner
 from tests.runner.helpers import pfs, stage_cmd, write_files, write_spec
@@ -239,6 +240,60 @@ def test_ctrl_c_stops_a_put_reading_big_files_at_once_and_commits_nothing(
     assert _one_line(err) == "runner: put interrupted: nothing committed, raw@master is unchanged"
     assert not State(state).has_repo("raw")
     assert not list((state / ".objects").glob(".tmp-*")) if (state / ".objects").exists() else True
+
+
+def test_ctrl_c_stops_a_zip_put_while_it_unpacks_and_commits_nothing(repo_root: Path, tmp_path: Path) -> None:
+    """The zip path unpacks in the main thread: Ctrl-C there removes the partial object too."""
+    archive = tmp_path / "zeros.zip"
+    with (
+        zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf,
+        zf.open("stocks/ZERO.csv", "w", force_zip64=True) as member,
+    ):
+        chunk = bytes(64 << 20)
+        for _ in range(12):  # 768 MiB of zeros, 3.5 MB compressed: seconds to unpack, hash and write
+            member.write(chunk)
+    state = tmp_path / "pfs"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "runner",
+            "--state",
+            str(state),
+            "put",
+            "file",
+            "raw@master:/",
+            "-f",
+            str(archive),
+        ],
+        cwd=repo_root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _wait_until_reading(proc, cpu_seconds=0.5)
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=15)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130
+    assert _one_line(err) == "runner: put interrupted: nothing committed, raw@master is unchanged"
+    assert not State(state).has_repo("raw")
+    assert not list((state / ".objects").glob(".tmp-*")), "the partial object is removed"
+
+
+def test_a_long_put_reports_its_progress(tmp_path: Path) -> None:
+    files = {f"stocks/S{i}.csv": f"{i}\n" for i in range(5)}
+    data = write_files(tmp_path / "data", files)
+    state = State(tmp_path / "pfs")
+    state.create_repo("raw")
+    seen: list[tuple[int, int, int]] = []
+    options = PutOptions(recursive=True, progress=lambda *p: seen.append(p), progress_seconds=0)
+    result = put_file(state, "raw", "master", "/", data, options)
+    assert result.commit is not None and result.changes.added == 5
+    assert seen[-1] == (5, 5, sum(len(t) for t in files.values()))
+    assert [files for files, _total, _size in seen] == [1, 2, 3, 4, 5]
 
 
 # -- file names ------------------------------------------------------------------------------------
