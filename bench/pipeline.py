@@ -131,9 +131,9 @@ class Bench:
         self.echo(f"== fresh runner state {self.state}")
         set_aside(self.config.work_dir)  # deleted after the pipeline run (bench/trash.py says why)
         self.config.work_dir.mkdir(parents=True)
-        self.runner("update", "pipeline", "-f", str(self.config.specs))
         put = self.runner("put", "file", "-r", "raw@master:/", "-f", str(self.config.data_dir))
         self.results["put_file"] = {"seconds": put.seconds, "peak_rss": put.peak_rss()}
+        self.runner("update", "pipeline", "-f", str(self.config.specs))  # after raw exists, as pachd wants
         self.echo("== run: ingest, features, train")
         run = self.runner("run", check=False)
         if run.returncode != 0:  # measure what ran; the report says the run failed

@@ -14,24 +14,23 @@ from pathlib import Path
 
 from runner.putfile import PutOptions, PutResult, delete_file, put_file
 from runner.records import PipelineRecord, RepoKind
-from runner.spec import Spec
+from runner.spec import Spec, check_input_repos
 from runner.state import Commit, State, StateError, now_iso
 
 
 def save_pipelines(state: State, specs: list[Spec], replace: bool, reprocess: bool = False) -> list[str]:
     """``create pipeline`` (``replace`` False: a pipeline that exists is an error) and ``update
-    pipeline``; creates missing input repos and the output repos. Returns one line per change."""
+    pipeline``; an input repo that does not exist (and is not one of ``specs``' outputs) is refused, as
+    pachd refuses it; creates the output repos. Returns one line per change."""
     notes = []
     names = {s.name for s in specs}
     existing = {r.name for r in state.list_pipelines()}
+    check_input_repos(specs, set(state.list_repos()) | existing)
     if not replace:
         clash = sorted(names & existing)
         if clash:
             raise StateError(f"pipeline {clash[0]!r} already exists (use: python -m runner update pipeline)")
     for spec in specs:
-        for repo in spec.input_repos:
-            if repo not in names | existing and state.create_repo(repo):
-                notes.append(f"created input repo {repo}")
         _take_output_repo(state, spec.name)
         old = state.pipeline(spec.name) if spec.name in existing else None
         if old and old.spec.raw == spec.raw and not reprocess:

@@ -150,8 +150,8 @@ def test_a_broken_metadata_file_fails_the_job_and_stops_downstream(
     raw = tmp_path / "raw"
     shutil.copytree(sample_dir, raw)
     (raw / "symbols_valid_meta.csv").write_text("this is not the metadata file\r\n")
-    assert _runner(repo_root, state, "update", "pipeline", "-f", "specs/").returncode == 0
     assert _runner(repo_root, state, "put", "file", "-r", "raw@master:/", "-f", str(raw)).returncode == 0
+    assert _runner(repo_root, state, "update", "pipeline", "-f", "specs/").returncode == 0
     result = _runner(repo_root, state, "run")
     assert result.returncode != 0
     last = result.stderr.strip().splitlines()[-1]

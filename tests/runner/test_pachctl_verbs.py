@@ -28,8 +28,8 @@ def _setup(runner: Runner, tmp_path: Path, downstream: bool = False) -> Path:
     write_spec(specs, "copy", pfs("raw", "/*/*", "in"), stage_cmd("copy", "/pfs/out", "/pfs/in"))
     if downstream:
         write_spec(specs, "again", pfs("copy", "/", "in"), stage_cmd("copy", "/pfs/out", "/pfs/in"))
-    runner("create", "pipeline", "-f", str(specs))
     runner("put", "file", "-r", "raw@master:/", "-f", str(data))
+    runner("create", "pipeline", "-f", str(specs))
     return data
 
 
@@ -122,8 +122,8 @@ def test_wait_commit_returns_once_everything_downstream_is_done(
 def test_wait_commit_reports_a_failed_pipeline_downstream(runner: Runner, tmp_path: Path) -> None:
     data = write_files(tmp_path / "data", FILES)
     spec = write_spec(tmp_path / "specs", "bad", pfs("raw", "/", "in"), stage_cmd("fail", "/pfs/in"))
-    runner("create", "pipeline", "-f", str(spec))
     runner("put", "file", "-r", "raw@master:/", "-f", str(data))
+    runner("create", "pipeline", "-f", str(spec))
     runner("run", expect=1)
     failed = runner("wait", "commit", "raw@master", "--timeout", "5", expect=1)
     assert "bad: job" in failed.err and "failure" in failed.err
@@ -183,8 +183,8 @@ def test_list_job_shows_the_progress_of_a_running_job(runner: Runner, tmp_path: 
         pfs("raw", "/*/*", "in"),
         ["sh", "-c", "echo 'epoch 3 of 10'; sleep 3; cp -r /pfs/in/. /pfs/out/"],
     )
-    runner("create", "pipeline", "-f", str(spec))
     runner("put", "file", "-r", "raw@master:/", "-f", str(data))
+    runner("create", "pipeline", "-f", str(spec))
     # The job runs in a child process, so this one can look at it while it runs.
     proc = subprocess.Popen(
         [sys.executable, "-m", "runner", "--state", str(runner.state), "run"],

@@ -353,8 +353,8 @@ def _state_with_a_refused_name(runner: Runner, tmp_path: Path) -> tuple[str, str
     spec = write_spec(
         tmp_path / "specs", "copy", pfs("raw", "/*", "in"), stage_cmd("copy", "/pfs/out", "/pfs/in")
     )
-    runner("create", "pipeline", "-f", str(spec))
     runner("put", "file", "-r", "raw@master:/", "-f", str(write_files(tmp_path / "data", FILES)))
+    runner("create", "pipeline", "-f", str(spec))
     state = State(runner.state)
     manifest = state.manifest("raw", state.head("raw"))
     bad = "/B\udcffD.csv"

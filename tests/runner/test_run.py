@@ -22,8 +22,8 @@ def setup_copy(
     spec = write_spec(
         tmp_path / "specs", "copy", pfs("raw", glob, "in"), stage_cmd("copy", "/pfs/out", "/pfs/in")
     )
-    runner("create", "pipeline", "-f", str(spec))
     runner("put", "file", "-r", "raw@master:/", "-f", str(data))
+    runner("create", "pipeline", "-f", str(spec))
     return data
 
 
@@ -350,10 +350,12 @@ def test_datum_timeout_fails_the_datum(runner: Runner, tmp_path: Path) -> None:
     assert "datum timed out after 0.5s (datumTimeout)" in runner("run", expect=1).err
 
 
-def test_a_pipeline_may_be_created_after_the_pipeline_reading_it(runner: Runner, tmp_path: Path) -> None:
+def test_a_pipeline_reading_a_missing_repo_is_refused_until_it_exists(runner: Runner, tmp_path: Path) -> None:
+    """As pachd refuses it (src/server/pfs/pfs.go ErrRepoNotFound); see docs/conformance.md."""
     later = write_spec(tmp_path / "a", "later", pfs("copy", "/"), stage_cmd("copy", "/pfs/out", "/pfs/copy"))
-    assert "created input repo copy" in runner("create", "pipeline", "-f", str(later)).out
+    assert "repo default/copy not found" in runner("create", "pipeline", "-f", str(later), expect=2).err
     setup_copy(runner, tmp_path)
+    runner("create", "pipeline", "-f", str(later))
     out = runner("run").out
     assert out.index("copy: job") < out.index("later: job")
     assert runner.head_files("later") == runner.head_files("copy")
