@@ -209,8 +209,8 @@ def test_through_the_runner_every_file_of_the_sample_and_the_odd_ones_is_account
         assert done.returncode == 0, done.stdout + done.stderr
         return done.stdout + done.stderr
 
+    runner("put", "file", "-r", "raw@master:/", "-f", str(raw))  # first: a spec's input repo must exist
     runner("create", "pipeline", "-f", "specs/ingest.json")
-    runner("put", "file", "-r", "raw@master:/", "-f", str(raw))
     runner("run")
     head = tmp_path / "pfs" / "ingest" / "master"
     summary = subprocess.run(
