@@ -510,6 +510,41 @@ def test_a_zip_entry_larger_than_it_declares_is_refused(repo_root: Path, tmp_pat
     assert not list((state / ".objects").glob(".tmp-*"))
 
 
+@pytest.mark.parametrize(
+    ("field", "local_offset", "central_offset", "value", "expected"),
+    [
+        ("flag bits", 6, 8, 0x1, "entry secret.csv: encrypted: decrypt the archive first"),
+        (
+            "method",
+            8,
+            10,
+            9,
+            "entry secret.csv: compression method 9 is not supported: repack it with deflate",
+        ),
+    ],
+)
+def test_encrypted_or_deflate64_entries_are_one_line(
+    repo_root: Path,
+    tmp_path: Path,
+    field: str,
+    local_offset: int,
+    central_offset: int,
+    value: int,
+    expected: str,
+) -> None:
+    """zipfile raises RuntimeError / NotImplementedError for these when reading: refused up front instead."""
+    archive = _zip(tmp_path / "odd.zip", [("secret.csv", b"x" * 100, 0)])
+    raw = bytearray(archive.read_bytes())
+    for signature, offset in ((b"PK\x03\x04", local_offset), (b"PK\x01\x02", central_offset)):
+        struct.pack_into("<H", raw, raw.index(signature) + offset, value)
+    archive.write_bytes(bytes(raw))
+    state = tmp_path / "pfs"
+    result = _put_zip(repo_root, state, archive)
+    assert result.returncode == 1, field
+    assert _one_line(result.stderr) == f"runner: {archive}: {expected}"
+    assert not State(state).has_repo("raw")
+
+
 def test_a_file_that_is_not_a_zip_is_one_line(repo_root: Path, tmp_path: Path) -> None:
     archive = tmp_path / "fake.zip"
     archive.write_text("not a zip\n")
