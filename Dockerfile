@@ -38,6 +38,7 @@ COPY Makefile images.txt requirements-dev.txt requirements-runner.txt ./
 COPY stages/ingest/requirements.txt stages/ingest/requirements.txt
 COPY stages/features/requirements.txt stages/features/requirements.txt
 COPY stages/train/requirements.txt stages/train/requirements.txt
+COPY stages/evaluate/requirements.txt stages/evaluate/requirements.txt
 COPY api/requirements.txt api/requirements.txt
 RUN --mount=type=secret,id=ca_bundle,target=/run/secrets/ca_bundle \
     if [ -s /run/secrets/ca_bundle ]; then export PIP_CERT=/run/secrets/ca_bundle; fi \

@@ -56,7 +56,7 @@ pipeline: $(VENV_STAMP) ## run ingest, features and train locally on RAW (defaul
 	$(PY) -m runner update pipeline -f specs/ && \
 	$(PY) -m runner run && \
 	$(PY) -m stages.ingest.summary "$(PFS_STATE)/ingest/master" && \
-	echo "outputs: $(PFS_STATE)/<repo>/master/ (ingest, features, train); model: $(PFS_STATE)/train/master/model.txt" && \
+	echo "outputs: $(PFS_STATE)/<repo>/master/ (one repo per pipeline of specs/); model: $(PFS_STATE)/train/master/model.txt" && \
 	echo "next: $(serve_hint), then curl 'http://$(HOST):$(PORT)/predict?vol_moving_avg=2500000&adj_close_rolling_med=41.5'"
 
 test: $(VENV_STAMP) lint ## lint, then run the whole test suite

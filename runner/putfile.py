@@ -177,6 +177,8 @@ def put_file(
         added = collect_source(state.objects, source, target, options)
         merged, changes = compare(current, added, normalise(target) if options.replace else None)
         _check_file_dir_clash(merged)
+        if head is not None:  # the files kept from the head must be as committed (a re-put restores them)
+            state.verify(repo, head, merged)
         if merged == current:
             return PutResult(None, changes)
         description = f"put file {'--replace ' if options.replace else ''}{source}"

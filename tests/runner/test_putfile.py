@@ -46,8 +46,9 @@ def _cli(repo_root: Path, state: Path, *args: str, timeout: float = 60) -> subpr
 
 
 def _objects(state: Path) -> list[str]:
+    """The stored objects (``ab/cdef...``; not the store's own markers and journals)."""
     root = state / ".objects"
-    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()) if root.exists() else []
+    return sorted(str(p.relative_to(root)) for p in root.glob("??/*") if p.is_file()) if root.exists() else []
 
 
 def _one_line(text: str) -> str:
