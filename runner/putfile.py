@@ -123,8 +123,6 @@ def _store_one(store: ObjectStore, file: LocalFile, stop: threading.Event) -> Bl
         return store.add_fd(fd, st, stop)
     except SourceChanged:
         raise SourceRefused(f"{shown}: changed while it was being put; put it again") from None
-    except OSError as exc:
-        raise StateError(f"{shown}: cannot store it in {store.root}: {exc.strerror}") from None
     finally:
         os.close(fd)
 
