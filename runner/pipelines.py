@@ -98,21 +98,13 @@ def _output_repo_error(repo: str) -> StateError:
 def put_input_file(
     state: State, repo: str, branch: str, path: str, source: Path, options: PutOptions
 ) -> tuple[bool, PutResult]:
-    """``put file``: returns (the repo was created, the commit made and what changed).
-
-    A put refused or interrupted into a repo it created removes that repo again: nothing is left.
-    """
+    """``put file``: returns (the repo was created, the commit made and what changed)."""
     created = not state.has_repo(repo)
     if created:
         state.create_repo(repo)
     elif state.repo_info(repo).kind is RepoKind.OUTPUT:
         raise _output_repo_error(repo)
-    try:
-        return created, put_file(state, repo, branch, path, source, options)
-    except BaseException:
-        if created and state.head(repo, branch) is None:
-            state.delete_repo(repo)
-        raise
+    return created, put_file(state, repo, branch, path, source, options)
 
 
 def delete_input_file(state: State, repo: str, branch: str, path: str) -> Commit:

@@ -239,7 +239,7 @@ def test_ctrl_c_stops_a_put_reading_big_files_at_once_and_commits_nothing(
         proc.kill()
     assert proc.returncode == 130
     assert _one_line(err) == "runner: put interrupted: nothing committed, raw@master is unchanged"
-    assert not State(state).has_repo("raw")
+    assert State(state).head("raw") is None
     assert not list((state / ".objects").glob(".tmp-*")) if (state / ".objects").exists() else True
 
 
@@ -280,7 +280,7 @@ def test_ctrl_c_stops_a_zip_put_while_it_unpacks_and_commits_nothing(repo_root: 
         proc.kill()
     assert proc.returncode == 130
     assert _one_line(err) == "runner: put interrupted: nothing committed, raw@master is unchanged"
-    assert not State(state).has_repo("raw")
+    assert State(state).head("raw") is None
     assert not list((state / ".objects").glob(".tmp-*")), "the partial object is removed"
 
 
@@ -328,7 +328,7 @@ def test_a_file_name_pachyderm_refuses_is_refused_at_put(
     line = _one_line(result.stderr)
     shown = printable(os.fsdecode(name))
     assert line.startswith(f"runner: {data}/{shown}: file name refused: ") and reason in line, line
-    assert not State(state).has_repo("raw") and _objects(state) == [], "a refused put leaves nothing"
+    assert State(state).head("raw") is None and _objects(state) == [], "nothing stored"
 
 
 @pytest.mark.parametrize(
@@ -459,7 +459,7 @@ def test_unsafe_zip_entries_are_refused_before_anything_is_stored(
     result = _put_zip(repo_root, state, archive)
     assert result.returncode == 1
     assert _one_line(result.stderr).startswith(f"runner: {archive}: {expected}"), result.stderr
-    assert not State(state).has_repo("raw") and _objects(state) == []
+    assert State(state).head("raw") is None and _objects(state) == []
 
 
 def test_a_zip_over_the_expanded_size_cap_is_refused_and_the_cap_can_be_raised(
@@ -543,7 +543,7 @@ def test_encrypted_or_deflate64_entries_are_one_line(
     result = _put_zip(repo_root, state, archive)
     assert result.returncode == 1, field
     assert _one_line(result.stderr) == f"runner: {archive}: {expected}"
-    assert not State(state).has_repo("raw")
+    assert State(state).head("raw") is None
 
 
 def test_a_file_that_is_not_a_zip_is_one_line(repo_root: Path, tmp_path: Path) -> None:
