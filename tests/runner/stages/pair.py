@@ -1,7 +1,8 @@
 """``pair OUT NAME...``: one output file per datum, named after the matched file of each input.
 
 Reads the matched path of each input from the environment variable named like the input
-(as Pachyderm sets it), writes ``OUT/<base1>_<base2>...`` (``_``: ``+`` is a character Pachyderm refuses in file names) with the files' contents joined.
+(as Pachyderm sets it), writes ``OUT/<base1>_<base2>...`` with the files' contents joined
+(``_``, not ``+``: Pachyderm refuses ``+`` in file names).
 """
 
 from __future__ import annotations
