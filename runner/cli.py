@@ -296,7 +296,7 @@ def cmd_put_file(args: argparse.Namespace, state: State) -> int:
             _say(args, f"created repo {repo}")
         elif state.repo_info(repo).get("type") == "output":
             raise StateError(f"{repo} is the output repo of a pipeline: only its jobs commit to it")
-        commit = put_file(state, repo, branch, path, args.file, args.recursive)
+    commit = put_file(state, repo, branch, path, args.file, args.recursive)  # locks only to commit
     if commit is None:
         _say(args, f"{repo}@{branch}: no change, content identical to the head; no new commit")
     else:
@@ -547,7 +547,7 @@ def cmd_delete(args: argparse.Namespace, state: State) -> int:
 
 
 def cmd_run(args: argparse.Namespace, state: State) -> int:
-    with state.locked():
+    with state.jobs_locked("run"):
         if args.verbose:
             for record in state.list_pipelines():
                 ignored = parse_spec(record["spec"], record["path"]).ignored

@@ -13,7 +13,7 @@ import errno
 import hashlib
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -134,12 +134,16 @@ class ObjectStore:
                 self._install(tmp, hexd)
         return hexd, len(data)
 
-    def remove_temporaries(self) -> int:
-        """Delete ``.tmp-*`` leftovers of interrupted writes; returns how many."""
+    def remove_temporaries(self, keep: Callable[[int], bool] = lambda _pid: False) -> int:
+        """Delete ``.tmp-<pid>-*`` leftovers of interrupted writes, except those of pids ``keep``
+        says are alive (a put running in another process); returns how many were deleted."""
         if not self.root.is_dir():
             return 0
         count = 0
         for tmp in self.root.glob(".tmp-*"):
+            pid = tmp.name.split("-")[1]
+            if pid.isdigit() and keep(int(pid)):
+                continue
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
                 count += 1

@@ -76,17 +76,22 @@ def collect_source(store: ObjectStore, source: Path, target: str, recursive: boo
 def put_file(
     state: State, repo: str, branch: str, target: str, source: Path, recursive: bool
 ) -> Commit | None:
-    """Add ``source`` at ``target`` of ``repo@branch``; None when nothing would change."""
+    """Add ``source`` at ``target`` of ``repo@branch``; None when nothing would change.
+
+    The files are hashed and stored first, without any lock; only reading the head and making
+    the commit hold the commit lock, so concurrent puts (and running jobs) never wait for a
+    copy, and each put lands on the head the previous one left.
+    """
     state.require_repo(repo)
-    head = state.head(repo, branch)
-    current = state.manifest(repo, head)
     added = collect_source(state.objects, source, target, recursive)
-    merged: dict[str, Blob] = dict(current)
-    merged.update(added)
-    _check_file_dir_clash(merged)
-    if merged == current:
-        return None
-    return state.make_commit(repo, branch, merged, description=f"put file {source}")
+    with state.locked():
+        current = state.manifest(repo, state.head(repo, branch))
+        merged: dict[str, Blob] = dict(current)
+        merged.update(added)
+        _check_file_dir_clash(merged)
+        if merged == current:
+            return None
+        return state.make_commit(repo, branch, merged, description=f"put file {source}")
 
 
 def _check_file_dir_clash(manifest: Manifest) -> None:
@@ -102,10 +107,10 @@ def _check_file_dir_clash(manifest: Manifest) -> None:
 def delete_file(state: State, repo: str, branch: str, target: str) -> Commit:
     """Remove a file, or a folder with everything below it, from ``repo@branch``."""
     state.require_repo(repo)
-    head = state.head(repo, branch)
-    current = state.manifest(repo, head)
     path = _norm(target)
-    kept = {p: b for p, b in current.items() if p != path and not p.startswith(path.rstrip("/") + "/")}
-    if len(kept) == len(current):
-        raise StateError(f"{repo}@{branch}:{path}: no such file or folder")
-    return state.make_commit(repo, branch, kept, description=f"delete file {path}")
+    with state.locked():
+        current = state.manifest(repo, state.head(repo, branch))
+        kept = {p: b for p, b in current.items() if p != path and not p.startswith(path.rstrip("/") + "/")}
+        if len(kept) == len(current):
+            raise StateError(f"{repo}@{branch}:{path}: no such file or folder")
+        return state.make_commit(repo, branch, kept, description=f"delete file {path}")

@@ -2,7 +2,8 @@
 
 Layout under ``$PFS_STATE`` (default ``.pfs``)::
 
-    .lock                          held (flock) by every verb that changes state
+    .lock                          the commit lock (flock): held while a change is written
+    .jobs.lock                     the jobs lock: held by the one `run` or `up` running jobs
     .objects/ab/cdef...            content-addressed file versions (see objects.py)
     .pipelines/<name>.json         the pipeline's current spec, its hash and salt
     .pipelines/<name>.datums.jsonl datum cache: datum hash -> output files (append-only)
@@ -26,6 +27,7 @@ import fcntl
 import json
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -36,6 +38,8 @@ from typing import Any
 from runner.objects import Blob, ObjectStore, link_or_copy
 
 RESERVED_BRANCH_NAMES = {"commits", "trees", "repo.json"}
+#: Seconds a change waits for the commit lock (held for milliseconds, or a second for a large commit).
+COMMIT_LOCK_TIMEOUT = 60.0
 #: path -> (hash, size)
 Manifest = dict[str, Blob]
 
@@ -87,6 +91,42 @@ class Commit:
         return asdict(self)
 
 
+def _pid_alive(pid: int | None) -> bool:
+    """Whether a process with this id exists (a live job's or writer's)."""
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _acquire(path: Path, purpose: str, timeout: float) -> Any:
+    """An open file holding ``flock(path)``; waits up to ``timeout`` s, then names the holder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fh = open(path, "a+")  # noqa: SIM115 - returned, held by the caller
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                fh.seek(0)
+                holder = fh.read().strip() or "another process"
+                fh.close()
+                raise StateError(f"{path.parent} is in use by {holder}; wait for it to finish") from None
+            time.sleep(0.01)
+    fh.seek(0)
+    fh.truncate()
+    fh.write(f"{purpose} (pid {os.getpid()})")
+    fh.flush()
+    return fh
+
+
 class State:
     """Access to one state folder."""
 
@@ -96,56 +136,101 @@ class State:
         self.pipelines_dir = self.root / ".pipelines"
         self.jobs_dir = self.root / ".jobs"
         self.work_dir = self.root / ".work"
-        self._lock_fh: Any = None
+        self._commit_lock: Any = None
+        self._commit_depth = 0
+        self._jobs_lock: Any = None
 
     # -- locking -----------------------------------------------------------------------------
     @contextlib.contextmanager
-    def locked(self) -> Iterator[State]:
-        """Hold the state's lock (one changing verb at a time); recover leftovers on entry."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        fh = open(self.root / ".lock", "a+")  # noqa: SIM115 - held for the block
-        try:
+    def locked(self, timeout: float = COMMIT_LOCK_TIMEOUT) -> Iterator[State]:
+        """Hold the commit lock: every change of repos, branches and pipelines is made under it.
+
+        Short: held only while a commit's tree, record and branch move (or a pipeline record) are
+        written, never while files are hashed or jobs run, so puts, deletes and jobs interleave.
+        Reentrant within one ``State``; waits up to ``timeout`` seconds for another holder.
+        Recovers what an interrupted change left behind on entry (see ``recover``).
+        """
+        if self._commit_lock is not None:
+            self._commit_depth += 1
             try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                fh.seek(0)
-                holder = fh.read().strip() or "another process"
-                raise StateError(f"{self.root} is in use by {holder}; wait for it to finish") from None
-            fh.seek(0)
-            fh.truncate()
-            fh.write(f"runner pid {os.getpid()}")
-            fh.flush()
-            self._lock_fh = fh
+                yield self
+            finally:
+                self._commit_depth -= 1
+            return
+        fh = _acquire(self.root / ".lock", "changes", timeout)
+        self._commit_lock, self._commit_depth = fh, 0
+        try:
             self.recover()
             yield self
         finally:
-            self._lock_fh = None
+            self._commit_lock = None
+            fh.close()
+
+    @contextlib.contextmanager
+    def jobs_locked(self, verb: str) -> Iterator[State]:
+        """Hold the jobs lock for a whole ``run`` or ``up``: one process at a time runs jobs.
+
+        Fails at once, naming the holder, if another process holds it. On entry, jobs left
+        ``running`` by a process that is gone are marked ``killed`` and their staging folders
+        removed (``recover_jobs``).
+        """
+        if self._jobs_lock is not None:
+            raise StateError(f"{self.root}: this process already runs jobs")
+        fh = _acquire(self.root / ".jobs.lock", f"runner {verb}", timeout=0.0)
+        self._jobs_lock = fh
+        try:
+            with self.locked():
+                self.recover_jobs()
+            yield self
+        finally:
+            self._jobs_lock = None
             fh.close()
 
     @property
     def lock_fds(self) -> tuple[int, ...]:
-        """File descriptors of the held lock; forked workers close them, so a killed runner frees it."""
-        return (self._lock_fh.fileno(),) if self._lock_fh is not None else ()
+        """Descriptors of the held locks; forked workers close them, so a killed runner frees them."""
+        return tuple(fh.fileno() for fh in (self._jobs_lock, self._commit_lock) if fh is not None)
 
     def recover(self) -> list[str]:
-        """Clean what an interrupted verb left behind (called with the lock held)."""
+        """Remove what an interrupted change left (called with the commit lock held).
+
+        Safe while other processes put files or run jobs: a partial object is removed only when
+        the process that wrote it is gone (its pid is in the name), and a partial tree
+        (``trees/.tmp-<id>``) can only be left by a commit lock holder that died.
+        """
         notes = []
-        removed = self.objects.remove_temporaries()
+        removed = self.objects.remove_temporaries(keep=_pid_alive)
         if removed:
             notes.append(f"removed {removed} partial object(s)")
-        if self.work_dir.exists():
-            shutil.rmtree(self.work_dir, ignore_errors=True)
-        for job in self.list_jobs():
-            if job.get("state") == "running":
-                job["state"] = "killed"
-                job["finished"] = job.get("finished") or now_iso()
-                job["reason"] = "the run was interrupted; its finished datums are reused by the next run"
-                self.save_job(job)
-                notes.append(f"job {job['id']} of {job['pipeline']} was interrupted, marked killed")
         for repo in self.list_repos():
             trees = self.root / repo / "trees"
             for tmp in trees.glob(".tmp-*") if trees.exists() else []:
                 shutil.rmtree(tmp, ignore_errors=True)
+        return notes
+
+    def recover_jobs(self) -> list[str]:
+        """Mark jobs whose process is gone ``killed`` and remove their staging folders.
+
+        Called by the jobs lock holder; a job records the pid of the process that runs it, so a
+        job another process still runs (it cannot hold the jobs lock, but be safe) is left alone.
+        """
+        notes = []
+        live = set()
+        for job in self.list_jobs():
+            if job.get("state") != "running":
+                continue
+            if _pid_alive(job.get("pid")):
+                live.add(job["id"])
+                continue
+            job["state"] = "killed"
+            job["finished"] = job.get("finished") or now_iso()
+            job["reason"] = "the run was interrupted; its finished datums are reused by the next run"
+            self.save_job(job)
+            notes.append(f"job {job['id']} of {job['pipeline']} was interrupted, marked killed")
+        if self.work_dir.exists():
+            for folder in self.work_dir.iterdir():
+                if folder.name not in live:
+                    shutil.rmtree(folder, ignore_errors=True)
         return notes
 
     # -- repos -------------------------------------------------------------------------------
@@ -254,7 +339,21 @@ class State:
         job: str | None = None,
         description: str = "",
     ) -> Commit:
-        """Finish a commit with ``manifest`` and move ``repo@branch`` to it, atomically."""
+        """Finish a commit with ``manifest`` and move ``repo@branch`` to it, atomically (under the
+        commit lock: a caller that read the head to compute ``manifest`` holds it already)."""
+        with self.locked():
+            return self._make_commit(repo, branch, manifest, provenance, spec_hash, job, description)
+
+    def _make_commit(
+        self,
+        repo: str,
+        branch: str,
+        manifest: Manifest,
+        provenance: list[dict[str, str]] | None,
+        spec_hash: str | None,
+        job: str | None,
+        description: str,
+    ) -> Commit:
         self.require_repo(repo)
         if branch in RESERVED_BRANCH_NAMES or "/" in branch or not branch:
             raise StateError(f"invalid branch name {branch!r}")
