@@ -18,6 +18,7 @@ from typing import Any
 from runner.datums import UnsupportedInput, compute_datums
 from runner.graph import mermaid
 from runner.jobs import JobFailed, last_line, run_pipelines, task_inputs
+from runner.loop import up
 from runner.putfile import delete_file, put_file
 from runner.spec import Spec, SpecError, load_specs, parse_spec
 from runner.state import State, StateError, now_iso
@@ -68,6 +69,7 @@ EXAMPLES = {
     "delete pipeline": "python -m runner delete pipeline train",
     "delete file": "python -m runner delete file raw@master:/stocks/AAPL.csv",
     "run": "python -m runner run\n  PFS_STATE=/tmp/pfs python -m runner run",
+    "up": "python -m runner up --port 8000   (Ctrl-C stops; put file in another terminal)",
     "graph": "python -m runner graph -f specs/ > dag.mmd",
     "debug datum": "python -m runner debug datum 3f2a9c 0a1b2c3d4e5f6071",
 }
@@ -189,6 +191,11 @@ def _parser() -> argparse.ArgumentParser:
 
     p = single("run", "run every pipeline whose inputs have new commits, in DAG order, until none is left")
     p.add_argument("--workers", type=int, help="at most this many workers per job (default: the spec's)")
+
+    p = single("up", "keep running: a job whenever an input gets a commit, services kept up and reloaded")
+    p.add_argument("--cores", type=int, help="cores shared by the running jobs (default: every core)")
+    p.add_argument("--host", default="127.0.0.1", help="HOST of every service pipeline (default: 127.0.0.1)")
+    p.add_argument("--port", help="PORT of every service pipeline (default: its spec's)")
 
     p = single("graph", "print the DAG of the specs as Mermaid flowchart text")
     p.add_argument("-f", "--file", type=Path, help="spec file or folder (default: the created pipelines)")
@@ -566,6 +573,11 @@ def cmd_run(args: argparse.Namespace, state: State) -> int:
     return 1 if failed else 0
 
 
+def cmd_up(args: argparse.Namespace, state: State) -> int:
+    overrides = {k: v for k, v in (("HOST", args.host), ("PORT", args.port)) if v}
+    return up(state, os.getcwd(), sys.stdout, cores=args.cores, service_overrides=overrides)
+
+
 def cmd_graph(args: argparse.Namespace, state: State) -> int:
     if args.file:
         specs = load_specs(args.file)
@@ -625,6 +637,7 @@ HANDLERS = {
     "logs": cmd_logs,
     "delete": cmd_delete,
     "run": cmd_run,
+    "up": cmd_up,
     "graph": cmd_graph,
     "debug": cmd_debug_datum,
 }

@@ -233,9 +233,17 @@ def _collisions(
 
 
 def run_job(
-    state: State, record: dict[str, Any], heads: dict[str, str], cwd: str, max_workers: int | None = None
+    state: State,
+    record: dict[str, Any],
+    heads: dict[str, str],
+    cwd: str,
+    max_workers: int | None = None,
+    quiet: bool = False,
 ) -> JobOutcome:
-    """Run one job of the pipeline ``record`` over the input ``heads``; commit its output on success."""
+    """Run one job of the pipeline ``record`` over the input ``heads``; commit its output on success.
+
+    ``quiet``: no progress line on the terminal (``up`` runs several jobs at once).
+    """
     spec = parse_spec(record["spec"], record["path"])
     started = time.perf_counter()
     job_id = new_id()
@@ -265,6 +273,7 @@ def run_job(
     skipped = {d.id: cache[d.hash]["outputs"] for d in datums if d.hash in cache}
     to_run = [d for d in datums if d.id not in skipped]
     progress = Progress(spec.name, len(datums))
+    progress.enabled = progress.enabled and not quiet
     progress.done = len(skipped)
     workers = min(spec.parallelism, os.cpu_count() or 1, max_workers or 1 << 30, max(1, len(to_run)))
     outcome = JobOutcome(job_id, spec.name, ok=False, total=len(datums), skipped=len(skipped))
