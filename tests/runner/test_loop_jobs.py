@@ -115,7 +115,7 @@ def test_background_jobs_yield_their_cores_to_the_path_to_a_service(
     runner: Runner, tmp_path: Path, loops: list[LiveLoop]
 ) -> None:
     """One core: bg (no service reads it) runs niced, and is paused while fast (read by svc) runs."""
-    record = _service_dag(tmp_path, runner, bg_seconds="6")
+    record = _service_dag(tmp_path, runner, bg_seconds="4")
     _put(runner, tmp_path, {"a.txt": "a\n"})
     loop = _start(loops, runner, tmp_path, "--cores", "1")
     bg_started = loop.wait_for(r"bg: job started on raw@\w+ \(1 core\(s\), background\)", WAIT)
@@ -128,7 +128,8 @@ def test_background_jobs_yield_their_cores_to_the_path_to_a_service(
     fast_done = loop.wait_for(r"fast: job \w+ ok", WAIT, after=paused.end())
     resumed = loop.wait_for(r"bg: job resumed", WAIT, after=fast_done.end())
     reload = loop.wait_for(r"svc: reloading on fast@(\w+)", WAIT, after=paused.end())
-    loop.wait_for(r"bg: job \w+ ok", WAIT, after=resumed.end())
+    bg_done = loop.wait_for(r"bg: job \w+ ok", WAIT, after=resumed.end())
+    assert reload.start() < bg_done.start(), "the service waited for the background job"
     fast_commit = runner.inspect("fast@master")["id"]
     assert reload.group(1) == fast_commit
     assert runner.inspect("fast@master")["provenance"] == [{"repo": "raw", "commit": second}]
