@@ -1,10 +1,13 @@
 """Service pipelines under ``runner up``: started from their spec, kept running, reloaded on a new
 input commit.
 
-A service pipeline (``service`` in the spec, e.g. specs/serve.json) has no datums: Pachyderm runs
-its ``transform.cmd`` as a long-lived pod over the input's head commit, and replaces the pod when
-the input gets a new commit. Here the command runs as a local process group, over a folder that
-stands for ``/pfs``::
+A service pipeline (``service`` in the spec, e.g. specs/serve.json) has one datum, its whole
+input: Pachyderm runs its ``transform.cmd`` over the input's latest commit and, when a newer commit
+is ready, cancels the running code and starts it again on that commit (pachyderm
+src/server/worker/pipeline/service/service.go, ``forLatestCommit``; "services must have a single
+datum"). Here the command runs as a local process group over a folder that stands for ``/pfs``,
+and a new commit is handed over with a graceful reload instead of a restart, so that no request
+is dropped (the one deliberate difference)::
 
     $PFS_STATE/.services/<name>/
       <commit>/pfs/<input name> -> $PFS_STATE/<repo>/trees/<commit>   the input commit's files

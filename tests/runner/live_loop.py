@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import subprocess
@@ -15,13 +16,14 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 class LiveLoop:
-    """``python -m runner --state STATE up ARGS`` in its own session, its output in a file."""
+    """``python -m runner --state STATE up ARGS`` (or ``command``) in its own session, its output
+    in a file."""
 
-    def __init__(self, state: Path, log: Path, *args: str) -> None:
+    def __init__(self, state: Path, log: Path, *args: str, command: list[str] | None = None) -> None:
         self.log = log
         self._log_fh = open(log, "ab")  # noqa: SIM115 - closed by stop()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "runner", "--state", str(state), "up", *args],
+            command or [sys.executable, "-m", "runner", "--state", str(state), "up", *args],
             cwd=REPO_ROOT,
             stdout=self._log_fh,
             stderr=subprocess.STDOUT,
@@ -46,13 +48,19 @@ class LiveLoop:
     def descendants(self) -> list[psutil.Process]:
         return psutil.Process(self.process.pid).children(recursive=True)
 
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 60) -> tuple[int, list[psutil.Process]]:
-        """Send ``sig``; returns the exit status and the processes it had started that survive it."""
+    def stop(
+        self, sig: int = signal.SIGTERM, timeout: float = 60, group: bool = False
+    ) -> tuple[int, list[psutil.Process]]:
+        """Send ``sig`` (to the whole foreground group when ``group``, as a terminal's Ctrl-C does);
+        returns the exit status and the processes it had started that survive it."""
         if self.process.poll() is not None:
             self._log_fh.close()
             return self.process.returncode, []
         children = self.descendants()
-        self.process.send_signal(sig)
+        if group:
+            os.killpg(self.process.pid, sig)
+        else:
+            self.process.send_signal(sig)
         try:
             code = self.process.wait(timeout)
         finally:

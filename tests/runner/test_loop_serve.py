@@ -30,11 +30,19 @@ LOAD_CONNECTIONS = 4
 
 
 @pytest.fixture
-def live(runner: Runner, tmp_path: Path, repo_root: Path, sample_dir: Path):  # type: ignore[no-untyped-def]
-    runner("update", "pipeline", "-f", str(repo_root / "specs"))
-    runner("put", "file", "-r", "raw@master:/", "-f", str(sample_dir))
+def live(runner: Runner, tmp_path: Path, sample_dir: Path):  # type: ignore[no-untyped-def]
+    """``make up`` on the bundled sample (RAW's default), as the README shows it."""
     port = free_port()
-    loop = LiveLoop(runner.state, tmp_path / "up.log", "--host", "127.0.0.1", "--port", str(port))
+    # VENV_STAMP= : the test already runs inside the virtualenv; do not let make bootstrap it.
+    command = [
+        "make",
+        "--no-print-directory",
+        "up",
+        "VENV_STAMP=",
+        f"PFS_STATE={runner.state}",
+        f"PORT={port}",
+    ]
+    loop = LiveLoop(runner.state, tmp_path / "up.log", command=command)
     try:
         yield loop, port
     finally:
@@ -46,6 +54,8 @@ def test_a_changed_csv_reaches_the_served_model_without_a_failed_request(
 ) -> None:
     loop, port = live
     state = State(runner.state)
+    loop.wait_for(rf"make up: the API will answer on http://127.0.0.1:{port}", FIRST_RUN)
+    loop.wait_for(r"runner up: watching", FIRST_RUN)
     first_raw = state.head("raw")
     assert first_raw
     first = wait_served(state, port, first_raw, FIRST_RUN)
@@ -73,6 +83,6 @@ def test_a_changed_csv_reaches_the_served_model_without_a_failed_request(
     )
     assert load.ok > 0
 
-    code, survivors = loop.stop(signal.SIGINT)
-    assert code == 128 + signal.SIGINT
+    _code, survivors = loop.stop(signal.SIGINT, group=True)  # Ctrl-C at the terminal of `make up`
+    assert "runner up: stopped (SIGINT)" in loop.output()
     assert survivors == [], [p.cmdline() for p in survivors]
