@@ -18,6 +18,18 @@ RAW         ?= data/sample
 # Image tag of every stage and of the API (specs/*.json name the same tag).
 VERSION     ?= 0.1.0
 
+# $(call require_model,DIR): stop at once (before any install) when DIR holds no trained model.
+define require_model
+	@if [ ! -f "$(1)/model.json" ]; then \
+	  echo "make $@: no trained model at $(1)/model.json; run 'make pipeline' first (PFS_STATE=$(PFS_STATE))" >&2; \
+	  exit 1; \
+	fi
+endef
+# The `make serve` line a closing hint prints: it names the state folder and port in use.
+serve_hint = make serve$(if $(filter-out .pfs,$(PFS_STATE)), PFS_STATE=$(PFS_STATE))$(if $(filter-out 127.0.0.1,$(HOST)), HOST=$(HOST))$(if $(filter-out 8000,$(PORT)), PORT=$(PORT))
+# Create .venv if needed, as a step of a recipe (so a cheap check can come before it).
+ensure_venv = $(if $(VENV_STAMP),@$(MAKE) --no-print-directory $(VENV_STAMP))
+
 .DEFAULT_GOAL := help
 .PHONY: help venv pipeline test lint format clean
 
@@ -39,7 +51,7 @@ pipeline: $(VENV_STAMP) ## run ingest, features and train locally on RAW (defaul
 	$(PY) -m runner run && \
 	$(PY) -m stages.ingest.summary "$(PFS_STATE)/ingest/master" && \
 	echo "outputs: $(PFS_STATE)/<repo>/master/ (ingest, features, train); model: $(PFS_STATE)/train/master/model.txt" && \
-	echo "next: make serve, then curl 'http://127.0.0.1:8000/predict?vol_moving_avg=2500000&adj_close_rolling_med=41.5'"
+	echo "next: $(serve_hint), then curl 'http://$(HOST):$(PORT)/predict?vol_moving_avg=2500000&adj_close_rolling_med=41.5'"
 
 test: $(VENV_STAMP) lint ## lint, then run the whole test suite
 	$(PY) -m pytest -q

@@ -31,6 +31,7 @@ from typing import Any
 
 from bench.pipeline import INCREMENTAL_CANDIDATES, REPO_ROOT, change_last_volume
 from bench.report import Goal
+from runner.records import JobState
 from runner.state import State
 
 LOAD_CONNECTIONS = 16
@@ -172,7 +173,7 @@ def _runner(state: Path, *args: str) -> str:
 
 
 def _running_jobs(state: State) -> list[str]:
-    return [j["pipeline"] for j in state.list_jobs() if j.get("state") == "running"]
+    return [j.pipeline for j in state.list_jobs() if j.state is JobState.RUNNING]
 
 
 def measure_loop(data_dir: Path, work_dir: Path, specs: Path, echo: Callable[[str], None]) -> dict[str, Any]:

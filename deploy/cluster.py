@@ -1,7 +1,7 @@
 """What `make deploy` and `make put-raw` do, as calls of a `pachyderm_sdk.Client`.
 
 The client is passed in, so the same functions run against pachd or against the recording
-gRPC server of the tests (tests/scaleout/recording_pachd.py).
+gRPC server of the tests (tests/deploy/recording_pachd.py).
 """
 
 from __future__ import annotations

@@ -15,13 +15,11 @@ API_DEMO_MODEL = $(if $(wildcard $(TRAIN_HEAD)/model.json),$(TRAIN_HEAD),$(API_B
 
 .PHONY: serve loadtest demo-notebook hosting-model api-sample-model
 
-# No model yet: fail at once, saying what to run. A runner without `inspect commit --json` (or a
+# No model yet: fail at once, before creating .venv, saying what to run. A runner without `inspect commit --json` (or a
 # folder put there by hand) still serves; /model then reports no train commit.
-serve: $(VENV_STAMP) ## serve the latest local train commit's model on HOST:PORT (127.0.0.1:8000; WORKERS, THREADS)
-	@if [ ! -f "$(TRAIN_HEAD)/model.json" ]; then \
-	  echo "make serve: no trained model at $(TRAIN_HEAD)/model.json; run 'make pipeline' first (PFS_STATE=$(PFS_STATE))" >&2; \
-	  exit 1; \
-	fi
+serve: ## serve the latest local train commit's model on HOST:PORT (127.0.0.1:8000; WORKERS, THREADS)
+	$(call require_model,$(TRAIN_HEAD))
+	$(ensure_venv)
 	@mkdir -p "$(API_BUILD)"
 	@model_dir="$$(cd "$(TRAIN_HEAD)" && pwd -P)"; \
 	provenance="$(API_BUILD)/train-commit.json"; \
@@ -53,10 +51,9 @@ demo-notebook: $(VENV_STAMP) ## run docs/serving-demo.ipynb against a live local
 	  prov="--provenance $(API_BUILD)/train-commit.json"; fi; \
 	$(PY) -m api.devtools.demo_notebook --model "$(API_DEMO_MODEL)" --notebook docs/serving-demo.ipynb $$prov
 
-hosting-model: $(VENV_STAMP) ## copy the latest train commit's model into api/hosting/model/ (for api/hosting/Dockerfile)
-	@if [ ! -f "$(TRAIN_HEAD)/model.json" ]; then \
-	  echo "make hosting-model: no trained model at $(TRAIN_HEAD)/model.json; run 'make pipeline' first" >&2; exit 1; \
-	fi
+hosting-model: ## copy the latest train commit's model into api/hosting/model/ (for api/hosting/Dockerfile)
+	$(call require_model,$(TRAIN_HEAD))
+	$(ensure_venv)
 	rm -rf api/hosting/model && mkdir -p api/hosting/model
 	cp -L "$(TRAIN_HEAD)/model.json" "$(TRAIN_HEAD)/model.txt" api/hosting/model/
 	@if [ -f "$(TRAIN_HEAD)/metrics.json" ]; then cp -L "$(TRAIN_HEAD)/metrics.json" api/hosting/model/; fi

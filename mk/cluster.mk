@@ -15,9 +15,8 @@ IMAGE_NAMES        := ingest features train api
 image_dockerfile    = $(if $(filter api,$(1)),api/Dockerfile,stages/$(1)/Dockerfile)
 # The root Dockerfile: the whole local pipeline (make pipeline) in one container.
 LOCAL_IMAGE        ?= stockpipe/pipeline:$(VERSION)
-RUN_LOG_DIR        ?= build/run-log
 
-.PHONY: cluster cluster-delete images local-image deploy put-raw predict-url hadolint docs-graph run-log
+.PHONY: cluster cluster-delete images local-image deploy put-raw predict-url hadolint
 
 # $(call require_tools,tool ...): stop with one line per missing tool and where to get it.
 define require_tools
@@ -110,9 +109,3 @@ hadolint: $(VENV_STAMP) ## lint every Dockerfile of the repository with hadolint
 	@files="$$(find . -path ./.venv -prune -o -path ./.git -prune -o -path ./build -prune -o -path ./.pfs -prune -o \
 	  \( -name Dockerfile -o -name '*.Dockerfile' \) -type f -print | sort)"; \
 	echo "hadolint" $$files; $(VENV)/bin/hadolint $$files && echo "hadolint: no findings"
-
-docs-graph: $(VENV_STAMP) ## redraw the DAG of docs/architecture.md from specs/ (python -m runner graph)
-	$(PY) -m deploy.docgen graph docs/architecture.md
-
-run-log: $(VENV_STAMP) ## run make pipeline on the bundled sample in a fresh state and keep its log in docs/pipeline-run.log
-	$(PY) -m deploy.docgen run-log --state "$(RUN_LOG_DIR)" --out docs/pipeline-run.log

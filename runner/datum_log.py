@@ -1,10 +1,8 @@
 """One append-only log file per worker; a datum's log is what was appended while it ran.
 
-A file per datum (create, then delete or truncate for the next one) looks cheaper than it is:
-truncating costs 1-3 ms on ext4, and on ext4 without a journal (this project's test machines)
-creating a file scans past every inode freed in the last 60-360 s of its block group, so
-deleting one file per datum made every later file creation slower, quadratically over a job
-(measured: 0.05 -> 0.9 ms per file created). Appending to one file frees nothing.
+Not a file per datum: truncating or deleting a file per datum was measured slower, and on ext4
+without a journal quadratically so over a job; appending frees nothing. The measurements:
+docs/runner-performance.md, "Datum logs".
 """
 
 from __future__ import annotations

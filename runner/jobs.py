@@ -24,15 +24,28 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from runner.datums import Datum, compute_datums
-from runner.spec import Spec, parse_spec
-from runner.state import State, new_id, now_iso, write_json_atomic
+from runner.records import (
+    DatumCounts,
+    DatumInputRecord,
+    DatumRecord,
+    DatumState,
+    FailedDatum,
+    InputCommit,
+    JobRecord,
+    JobState,
+    PipelineRecord,
+)
+from runner.spec import Spec
+from runner.state import State, new_id, now_iso
 from runner.workers import JobConfig, Result, Task, WorkerPool
 
 log = logging.getLogger(__name__)
 Outputs = dict[str, tuple[str, int]]
+#: ``reprocessSpec`` that ignores the datum cache: every datum of every job runs.
+REPROCESS_EVERY_JOB = "every_job"
 
 
 class JobFailed(RuntimeError):
@@ -86,32 +99,42 @@ class Progress:
             self.stream.flush()
 
 
-def effective_hash(record: dict[str, Any], spec: Spec) -> str:
-    """The spec's hash with the pipeline's reprocess salt (``update pipeline --reprocess``)."""
-    salt = record.get("reprocess_salt", "")
-    return spec.spec_hash if not salt else f"{spec.spec_hash[:16]}{salt[:16]}"
+@dataclass(frozen=True)
+class CacheEntry:
+    """One line of a pipeline's datum cache: a datum that succeeded, and the files it wrote."""
+
+    hash: str
+    id: str
+    outputs: Outputs
+
+    def line(self) -> str:
+        doc = {"hash": self.hash, "id": self.id, "outputs": self.outputs}
+        return json.dumps(doc, separators=(",", ":")) + "\n"
 
 
-def load_cache(path: Path) -> dict[str, dict[str, Any]]:
-    """Datum hash → {"id", "outputs"}; a torn last line (killed mid-write) is ignored."""
-    cache: dict[str, dict[str, Any]] = {}
+def load_cache(path: Path) -> dict[str, CacheEntry]:
+    """Datum hash → its cache entry; a torn last line (killed mid-write) is ignored."""
+    cache: dict[str, CacheEntry] = {}
     if not path.exists():
         return cache
     with open(path, encoding="utf-8") as fh:
         for line in fh:
             try:
-                entry = json.loads(line)
-            except json.JSONDecodeError:
+                doc = json.loads(line)
+                entry = CacheEntry(
+                    doc["hash"], doc["id"], {p: (b[0], b[1]) for p, b in doc["outputs"].items()}
+                )
+            except (json.JSONDecodeError, KeyError, TypeError, IndexError):
                 continue
-            cache[entry["hash"]] = entry
+            cache[entry.hash] = entry
     return cache
 
 
-def rewrite_cache(path: Path, entries: list[dict[str, Any]]) -> None:
+def rewrite_cache(path: Path, entries: list[CacheEntry]) -> None:
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     with open(tmp, "w", encoding="utf-8") as fh:
         for entry in entries:
-            fh.write(json.dumps(entry, separators=(",", ":")) + "\n")
+            fh.write(entry.line())
     os.replace(tmp, path)
 
 
@@ -126,7 +149,7 @@ class _JobRun:
 
     state: State
     spec: Spec
-    job: dict[str, Any]
+    job: JobRecord
     datums: dict[str, Datum]
     cache_fh: TextIO
     log_fh: TextIO
@@ -151,8 +174,7 @@ class _JobRun:
             self.log_fh.write(f"{datum.id} {line}\n")
         if result.ok:
             self.outputs[datum.id] = result.outputs
-            entry = {"hash": datum.hash, "id": datum.id, "outputs": result.outputs}
-            self.cache_fh.write(json.dumps(entry, separators=(",", ":")) + "\n")
+            self.cache_fh.write(CacheEntry(datum.hash, datum.id, result.outputs).line())
             self.processed += 1
             self.progress.done += 1
             return None
@@ -176,7 +198,8 @@ def task_inputs(state: State, datum: Datum) -> list[tuple[str, list[tuple[str, s
     ]
 
 
-def job_config(state: State, spec: Spec, job_id: str, cwd: str) -> JobConfig:
+def job_config(state: State, spec: Spec, job_id: str, cwd: str, work_root: Path | None = None) -> JobConfig:
+    """What every datum of a job of ``spec`` shares (``run`` and ``debug datum`` both use it)."""
     return JobConfig(
         job_id=job_id,
         pipeline=spec.name,
@@ -187,7 +210,7 @@ def job_config(state: State, spec: Spec, job_id: str, cwd: str) -> JobConfig:
         accept_return_codes=spec.accept_return_codes,
         cwd=cwd,
         store_root=str(state.objects.root),
-        work_root=str(state.work_dir / job_id),
+        work_root=str(work_root or state.work_dir / job_id),
         close_fds=state.lock_fds,
     )
 
@@ -205,13 +228,13 @@ def input_heads(state: State, spec: Spec) -> dict[str, str] | None:
     return heads
 
 
-def needs_job(state: State, record: dict[str, Any], spec: Spec, heads: dict[str, str]) -> bool:
-    head = state.head(spec.name)
+def needs_job(state: State, record: PipelineRecord, heads: dict[str, str]) -> bool:
+    head = state.head(record.name)
     if head is None:
         return True
-    commit = state.commit(spec.name, head)
+    commit = state.commit(record.name, head)
     made_from = {p["repo"]: p["commit"] for p in commit.provenance}
-    return made_from != heads or commit.spec_hash != effective_hash(record, spec)
+    return made_from != heads or commit.spec_hash != record.effective_hash
 
 
 def _collisions(
@@ -234,7 +257,7 @@ def _collisions(
 
 def run_job(
     state: State,
-    record: dict[str, Any],
+    record: PipelineRecord,
     heads: dict[str, str],
     cwd: str,
     max_workers: int | None = None,
@@ -244,33 +267,30 @@ def run_job(
 
     ``quiet``: no progress line on the terminal (``up`` runs several jobs at once).
     """
-    spec = parse_spec(record["spec"], record["path"])
+    spec = record.spec
     started = time.perf_counter()
     job_id = new_id()
-    shash = effective_hash(record, spec)
+    shash = record.effective_hash
     manifests = {repo: state.manifest(repo, commit) for repo, commit in heads.items()}
     datums = compute_datums(spec.input, heads, manifests, shash) if spec.input else []
     branches = {p.repo: p.branch for p in spec.input.pfs_inputs()} if spec.input else {}
     job_dir = state.job_dir(job_id)
     job_dir.mkdir(parents=True)
-    job: dict[str, Any] = {
-        "id": job_id,
-        "pipeline": spec.name,
-        "state": "running",
-        "started": now_iso(),
-        "finished": None,
-        "pid": os.getpid(),
-        "spec_hash": shash,
-        "inputs": [{"repo": r, "commit": c} for r, c in heads.items()],
-        "output_commit": None,
-        "datums": {"total": len(datums), "processed": 0, "skipped": 0, "failed": 0},
-        "reason": "",
-    }
+    job = JobRecord(
+        id=job_id,
+        pipeline=spec.name,
+        state=JobState.RUNNING,
+        started=now_iso(),
+        pid=os.getpid(),
+        spec_hash=shash,
+        inputs=[InputCommit(r, c) for r, c in heads.items()],
+        datums=DatumCounts(total=len(datums)),
+    )
     state.save_job(job)
     cache_path = state.datum_cache_file(spec.name)
-    every_job = spec.raw.get("reprocessSpec") == "every_job"
+    every_job = spec.reprocess_spec == REPROCESS_EVERY_JOB
     cache = {} if every_job else load_cache(cache_path)
-    skipped = {d.id: cache[d.hash]["outputs"] for d in datums if d.hash in cache}
+    skipped = {d.id: cache[d.hash].outputs for d in datums if d.hash in cache}
     to_run = [d for d in datums if d.id not in skipped]
     progress = Progress(spec.name, len(datums))
     progress.enabled = progress.enabled and not quiet
@@ -283,9 +303,7 @@ def run_job(
     ):
         log_fh.write(f"job {job_id} pipeline {spec.name}: {len(datums)} datums, {len(skipped)} skipped\n")
         book = _JobRun(state, spec, job, {d.id: d for d in datums}, cache_fh, log_fh, progress)
-        book.outputs.update(
-            {did: {p: (b[0], b[1]) for p, b in outs.items()} for did, outs in skipped.items()}
-        )
+        book.outputs.update(skipped)
         if to_run:
             pool = WorkerPool(workers, job_config(state, spec, job_id, cwd))
             try:
@@ -295,7 +313,7 @@ def run_job(
             except BaseException:
                 pool.close(kill=True)
                 progress.close()
-                job.update(state="killed", finished=now_iso(), reason="interrupted")
+                job.state, job.finished, job.reason = JobState.KILLED, now_iso(), "interrupted"
                 state.save_job(job)
                 shutil.rmtree(state.work_dir / job_id, ignore_errors=True)
                 raise
@@ -321,23 +339,14 @@ def run_job(
             )
             outcome.ok, outcome.output_commit = True, commit.id
             if not every_job:
-                rewrite_cache(
-                    cache_path, [{"hash": d.hash, "id": d.id, "outputs": book.outputs[d.id]} for d in datums]
-                )
+                rewrite_cache(cache_path, [CacheEntry(d.hash, d.id, book.outputs[d.id]) for d in datums])
     outcome.seconds = time.perf_counter() - started
-    job.update(
-        state="success" if outcome.ok else "failure",
-        finished=now_iso(),
-        output_commit=outcome.output_commit,
-        reason=outcome.reason,
-        seconds=round(outcome.seconds, 3),
-        datums={
-            "total": outcome.total,
-            "processed": outcome.processed,
-            "skipped": outcome.skipped,
-            "failed": outcome.failed,
-        },
-    )
+    job.state = JobState.SUCCESS if outcome.ok else JobState.FAILURE
+    job.finished = now_iso()
+    job.output_commit = outcome.output_commit
+    job.reason = outcome.reason
+    job.seconds = round(outcome.seconds, 3)
+    job.datums = DatumCounts(outcome.total, outcome.processed, outcome.skipped, outcome.failed)
     state.save_job(job)
     with open(job_dir / "job.log", "a", encoding="utf-8") as log_fh:
         log_fh.write(outcome.summary() + "\n")
@@ -345,26 +354,28 @@ def run_job(
 
 
 def _write_datum_list(
-    state: State, job_id: str, datums: list[Datum], skipped: dict[str, Any], book: _JobRun
+    state: State, job_id: str, datums: list[Datum], skipped: dict[str, Outputs], book: _JobRun
 ) -> None:
     rows = []
     for d in datums:
-        status = "skipped" if d.id in skipped else "failed" if d.id in book.failures else "success"
-        if d.id not in skipped and d.id not in book.failures and d.id not in book.outputs:
-            status = "not run"
+        if d.id in skipped:
+            status = DatumState.SKIPPED
+        elif d.id in book.failures:
+            status = DatumState.FAILED
+        elif d.id in book.outputs:
+            status = DatumState.SUCCESS
+        else:
+            status = DatumState.NOT_RUN
         rows.append(
-            {
-                "id": d.id,
-                "state": status,
-                "hash": d.hash,
-                "inputs": [
-                    {"name": i.name, "repo": i.repo, "commit": i.commit, "matched": i.matched}
-                    for i in d.inputs
-                ],
-                "files": [f"{i.name}:{p}" for i in d.inputs for p, _, _ in i.files],
-            }
+            DatumRecord(
+                id=d.id,
+                state=status,
+                hash=d.hash,
+                inputs=[DatumInputRecord(i.name, i.repo, i.commit, i.matched) for i in d.inputs],
+                files=[f"{i.name}:{p}" for i in d.inputs for p, _, _ in i.files],
+            )
         )
-    write_json_atomic(state.job_dir(job_id) / "datums.json", rows, compact=True)
+    state.save_datum_list(job_id, rows)
 
 
 def _failure_reason(state: State, job_id: str, spec: Spec, book: _JobRun) -> str:
@@ -375,31 +386,31 @@ def _failure_reason(state: State, job_id: str, spec: Spec, book: _JobRun) -> str
         datum = book.datums[did]
         (logs / f"{did}.log").write_text(result.log, encoding="utf-8")
         failed.append(
-            {
-                "datum": did,
-                "inputs": [f"{i.name}:{p}" for i in datum.inputs for p, _, _ in i.files],
-                "tries": result.attempt,
-                "error": last_line(result.log),
-            }
+            FailedDatum(
+                datum=did,
+                inputs=[f"{i.name}:{p}" for i in datum.inputs for p, _, _ in i.files],
+                tries=result.attempt,
+                error=last_line(result.log),
+            )
         )
-    book.job["failed_datums"] = failed
+    book.job.failed_datums = failed
     first = failed[0]
-    datum = book.datums[first["datum"]]
-    files = ", ".join(first["inputs"][:4]) + (
-        f" (+{len(first['inputs']) - 4} files)" if len(first["inputs"]) > 4 else ""
+    datum = book.datums[first.datum]
+    files = ", ".join(first.inputs[:4]) + (
+        f" (+{len(first.inputs) - 4} files)" if len(first.inputs) > 4 else ""
     )
     more = f" (and {len(failed) - 1} more failed datums)" if len(failed) > 1 else ""
     return (
-        f"{spec.name}: job {job_id} failed: datum {datum.id} ({files}) failed after {first['tries']} "
-        f"tries: {first['error']}{more}  [log: python -m runner logs --job {job_id[:12]} --datum {datum.id}; "
+        f"{spec.name}: job {job_id} failed: datum {datum.id} ({files}) failed after {first.tries} "
+        f"tries: {first.error}{more}  [log: python -m runner logs --job {job_id[:12]} --datum {datum.id}; "
         f"debug: python -m runner debug datum {job_id[:12]} {datum.id}]"
     )
 
 
-def topo_order(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def topo_order(records: list[PipelineRecord]) -> list[PipelineRecord]:
     """Pipelines ordered so each comes after the pipelines whose output repos it reads."""
-    specs = {r["name"]: parse_spec(r["spec"], r["path"]) for r in records}
-    by_name = {r["name"]: r for r in records}
+    specs = {r.name: r.spec for r in records}
+    by_name = {r.name: r for r in records}
     order: list[str] = []
     visiting: set[str] = set()
 
@@ -429,7 +440,7 @@ def run_pipelines(state: State, cwd: str, out: TextIO, max_workers: int | None =
     while True:
         progressed = False
         for record in records:
-            spec = parse_spec(record["spec"], record["path"])
+            spec = record.spec
             if spec.name in blocked:
                 continue
             if any(repo in blocked for repo in spec.input_repos):
@@ -450,7 +461,7 @@ def run_pipelines(state: State, cwd: str, out: TextIO, max_workers: int | None =
                     out.write(f"{spec.name}: waiting for a commit in {', '.join(spec.input_repos)}\n")
                     noted.add(spec.name)
                 continue
-            if not needs_job(state, record, spec, heads):
+            if not needs_job(state, record, heads):
                 continue
             outcome = run_job(state, record, heads, cwd, max_workers)
             outcomes.append(outcome)

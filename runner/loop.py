@@ -38,9 +38,10 @@ from multiprocessing.connection import Connection, wait
 from typing import Any, TextIO
 
 from runner.children import die_with_parent, signal_group, stop_group
-from runner.jobs import JobOutcome, effective_hash, input_heads, needs_job, run_job, topo_order
+from runner.jobs import JobOutcome, input_heads, needs_job, run_job, topo_order
+from runner.records import PipelineRecord
 from runner.services import Service, ServiceError
-from runner.spec import Spec, parse_spec
+from runner.spec import Spec
 from runner.state import State
 
 #: Seconds between two looks at the branch heads when nothing else wakes the loop.
@@ -103,7 +104,7 @@ class RunningJob:
 def _job_main(
     conn: Connection,
     root: str,
-    record: dict[str, Any],
+    record: PipelineRecord,
     heads: dict[str, str],
     cwd: str,
     cores: int,
@@ -132,7 +133,7 @@ def _job_main(
     except SystemExit:
         return
     except Exception as exc:  # a state change under the job (pipeline deleted...): one line
-        outcome = JobOutcome("-", record["name"], ok=False, reason=f"{record['name']}: job failed: {exc}")
+        outcome = JobOutcome("-", record.name, ok=False, reason=f"{record.name}: job failed: {exc}")
     with contextlib.suppress(OSError):
         conn.send(outcome)
 
@@ -166,9 +167,9 @@ class Loop:
         self.out.write(f"{time.strftime('%H:%M:%S')} {line}\n")
         self.out.flush()
 
-    def _specs(self) -> tuple[list[dict[str, Any]], dict[str, Spec]]:
+    def _specs(self) -> tuple[list[PipelineRecord], dict[str, Spec]]:
         records = topo_order(self.state.list_pipelines())
-        return records, {r["name"]: parse_spec(r["spec"], r["path"]) for r in records}
+        return records, {r.name: r.spec for r in records}
 
     def _reap(self) -> None:
         for name, job in list(self.running.items()):
@@ -192,8 +193,8 @@ class Loop:
                 self.failed[name] = (job.heads, job.spec_hash)
 
     def _pending(
-        self, records: list[dict[str, Any]], specs: dict[str, Spec]
-    ) -> list[tuple[dict[str, Any], dict[str, str]]]:
+        self, records: list[PipelineRecord], specs: dict[str, Spec]
+    ) -> list[tuple[PipelineRecord, dict[str, str]]]:
         """Pipelines that need a job now, with the input heads it will take.
 
         A pipeline waits while a pipeline upstream of it is running or needs a job itself, so
@@ -204,16 +205,16 @@ class Loop:
         unsettled: set[str] = set()
         pending = []
         for record in records:  # upstream first
-            spec = specs[record["name"]]
+            spec = record.spec
             if spec.is_service:
                 continue
             if spec.name in self.running or any(repo in unsettled for repo in spec.input_repos):
                 unsettled.add(spec.name)
                 continue
             heads = input_heads(self.state, spec)
-            if heads is None or not needs_job(self.state, record, spec, heads):
+            if heads is None or not needs_job(self.state, record, heads):
                 continue
-            if self.failed.get(spec.name) == (heads, effective_hash(record, spec)):
+            if self.failed.get(spec.name) == (heads, record.effective_hash):
                 continue  # failed on these very inputs: wait for a new commit or spec
             unsettled.add(spec.name)
             pending.append((record, heads))
@@ -222,22 +223,19 @@ class Loop:
     def _free_cores(self) -> int:
         return self.budget - sum(j.cores for j in self.running.values() if not j.paused)
 
-    def _schedule(self, records: list[dict[str, Any]], specs: dict[str, Spec]) -> None:
+    def _schedule(self, records: list[PipelineRecord], specs: dict[str, Spec]) -> None:
         critical = critical_pipelines(specs)
-        order = {r["name"]: i for i, r in enumerate(records)}
+        order = {r.name: i for i, r in enumerate(records)}
         # (rank, what): paused jobs resume before new jobs of their rank start
         work: list[tuple[tuple[int, int, int], Any]] = []
         for job in self.running.values():
             if job.paused:
                 work.append(((0 if job.critical else 1, 0, job.order), job))
         for record, heads in self._pending(records, specs):
-            name = record["name"]
+            name = record.name
             work.append(((0 if name in critical else 1, 1, order[name]), (record, heads)))
         for (rank, _, _), item in sorted(work, key=lambda w: w[0]):
-            if isinstance(item, RunningJob):
-                need = item.cores
-            else:
-                need = cores_wanted(specs[item[0]["name"]], self.budget)
+            need = item.cores if isinstance(item, RunningJob) else cores_wanted(item[0].spec, self.budget)
             if self._free_cores() < need and rank == 0:
                 self._pause_background(need - self._free_cores())
             if self._free_cores() < need:
@@ -248,7 +246,7 @@ class Loop:
                 self._say(f"{item.pipeline}: job resumed ({item.cores} core(s) free)")
             else:
                 record, heads = item
-                self._start(record, specs[record["name"]], heads, need, rank == 0, order[record["name"]])
+                self._start(record, heads, need, rank == 0, order[record.name])
 
     def _pause_background(self, cores: int) -> None:
         """Pause running background jobs, the latest started first, until ``cores`` are free."""
@@ -264,14 +262,9 @@ class Loop:
                 )
 
     def _start(
-        self,
-        record: dict[str, Any],
-        spec: Spec,
-        heads: dict[str, str],
-        cores: int,
-        critical: bool,
-        order: int,
+        self, record: PipelineRecord, heads: dict[str, str], cores: int, critical: bool, order: int
     ) -> None:
+        spec = record.spec
         parent, child = self.ctx.Pipe(duplex=False)
         process = self.ctx.Process(
             target=_job_main,
@@ -292,7 +285,7 @@ class Loop:
         with contextlib.suppress(OSError):  # also here, so the group exists before any signal to it
             os.setpgid(process.pid, process.pid)
         self.running[spec.name] = RunningJob(
-            spec.name, heads, effective_hash(record, spec), cores, critical, order, process, parent
+            spec.name, heads, record.effective_hash, cores, critical, order, process, parent
         )
         inputs = ", ".join(f"{repo}@{commit[:12]}" for repo, commit in heads.items())
         kind = "" if critical else ", background"

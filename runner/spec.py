@@ -222,6 +222,8 @@ class Spec:
     spec_hash: str
     #: Cluster-only fields present in the spec (ignored by the local runner).
     ignored: tuple[str, ...] = field(default=())
+    #: ``reprocessSpec``: ``until_success`` (Pachyderm's default) or ``every_job`` (no datum cache).
+    reprocess_spec: str = "until_success"
 
     @property
     def is_service(self) -> bool:
@@ -495,6 +497,7 @@ def parse_spec(doc: Any, file: str) -> Spec:
         raw=norm,
         spec_hash=spec_hash_of(transform, input_node, norm.get("salt", "")),
         ignored=_cluster_fields(norm),
+        reprocess_spec=norm.get("reprocessSpec") or "until_success",
     )
 
 

@@ -36,6 +36,17 @@ from pathlib import Path
 from typing import Any
 
 from runner.objects import Blob, ObjectStore, link_or_copy
+from runner.records import (
+    DatumRecord,
+    FileEntry,
+    JobRecord,
+    JobState,
+    PipelineRecord,
+    RepoKind,
+    RepoRecord,
+    pid_alive,
+)
+from runner.spec import NAME_RE
 
 RESERVED_BRANCH_NAMES = {"commits", "trees", "repo.json"}
 #: Seconds a change waits for the commit lock (held for milliseconds, or a second for a large commit).
@@ -89,19 +100,6 @@ class Commit:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def _pid_alive(pid: int | None) -> bool:
-    """Whether a process with this id exists (a live job's or writer's)."""
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _acquire(path: Path, purpose: str, timeout: float) -> Any:
@@ -199,7 +197,7 @@ class State:
         (``trees/.tmp-<id>``) can only be left by a commit lock holder that died.
         """
         notes = []
-        removed = self.objects.remove_temporaries(keep=_pid_alive)
+        removed = self.objects.remove_temporaries(keep=pid_alive)
         if removed:
             notes.append(f"removed {removed} partial object(s)")
         for repo in self.list_repos():
@@ -217,16 +215,16 @@ class State:
         notes = []
         live = set()
         for job in self.list_jobs():
-            if job.get("state") != "running":
+            if job.state is not JobState.RUNNING:
                 continue
-            if _pid_alive(job.get("pid")):
-                live.add(job["id"])
+            if pid_alive(job.pid):
+                live.add(job.id)
                 continue
-            job["state"] = "killed"
-            job["finished"] = job.get("finished") or now_iso()
-            job["reason"] = "the run was interrupted; its finished datums are reused by the next run"
+            job.state = JobState.KILLED
+            job.finished = job.finished or now_iso()
+            job.reason = "the run was interrupted; its finished datums are reused by the next run"
             self.save_job(job)
-            notes.append(f"job {job['id']} of {job['pipeline']} was interrupted, marked killed")
+            notes.append(f"job {job.id} of {job.pipeline} was interrupted, marked killed")
         if self.work_dir.exists():
             for folder in self.work_dir.iterdir():
                 if folder.name not in live:
@@ -240,10 +238,8 @@ class State:
     def has_repo(self, repo: str) -> bool:
         return (self.repo_dir(repo) / "repo.json").is_file()
 
-    def create_repo(self, repo: str, kind: str = "user", description: str = "") -> bool:
+    def create_repo(self, repo: str, kind: RepoKind = RepoKind.USER, description: str = "") -> bool:
         """Create ``repo``; returns False if it already exists."""
-        from runner.spec import NAME_RE
-
         if not NAME_RE.match(repo):
             raise StateError(f"invalid repo name {repo!r}: only letters, digits, '_' and '-'")
         if self.has_repo(repo):
@@ -251,14 +247,12 @@ class State:
         d = self.repo_dir(repo)
         (d / "commits").mkdir(parents=True, exist_ok=True)
         (d / "trees").mkdir(exist_ok=True)
-        write_json_atomic(
-            d / "repo.json", {"name": repo, "type": kind, "created": now_iso(), "description": description}
-        )
+        write_json_atomic(d / "repo.json", RepoRecord(repo, kind, now_iso(), description).to_json())
         return True
 
-    def repo_info(self, repo: str) -> dict[str, Any]:
+    def repo_info(self, repo: str) -> RepoRecord:
         self.require_repo(repo)
-        return read_json(self.repo_dir(repo) / "repo.json")
+        return RepoRecord.from_json(read_json(self.repo_dir(repo) / "repo.json"))
 
     def require_repo(self, repo: str) -> None:
         if not self.has_repo(repo):
@@ -315,6 +309,25 @@ class State:
             return {}
         doc = read_json(self.repo_dir(repo) / "commits" / f"{commit_id}.files.json")
         return {path: (blob[0], blob[1]) for path, blob in doc.items()}
+
+    def list_folder(self, repo: str, ref: str, path: str) -> list[FileEntry]:
+        """``list file``: the files and folders directly in ``path`` of ``repo@ref`` (a folder's size
+        is the total of the files below it); ``path`` may name one file."""
+        manifest = self.manifest(repo, self.resolve_commit(repo, ref))
+        prefix = path.rstrip("/") + "/"
+        entries: dict[str, tuple[str, int]] = {}
+        for p, (_, size) in sorted(manifest.items()):
+            if p == path:
+                entries[p] = ("file", size)
+            elif p.startswith(prefix):
+                rest = p[len(prefix) :]
+                child = prefix + rest.split("/")[0]
+                kind = "dir" if "/" in rest else "file"
+                old = entries.get(child, (kind, 0))
+                entries[child] = (kind, old[1] + size if kind == "dir" else size)
+        if not entries:
+            raise StateError(f"{repo}@{ref}:{path}: no such file or folder")
+        return [FileEntry(p, kind, size) for p, (kind, size) in entries.items()]
 
     def tree(self, repo: str, commit_id: str) -> Path:
         return self.repo_dir(repo) / "trees" / commit_id
@@ -406,19 +419,22 @@ class State:
     def datum_cache_file(self, name: str) -> Path:
         return self.pipelines_dir / f"{name}.datums.jsonl"
 
-    def list_pipelines(self) -> list[dict[str, Any]]:
+    def list_pipelines(self) -> list[PipelineRecord]:
         if not self.pipelines_dir.exists():
             return []
-        return [read_json(p) for p in sorted(self.pipelines_dir.glob("*.json"))]
+        return [PipelineRecord.from_json(read_json(p)) for p in sorted(self.pipelines_dir.glob("*.json"))]
 
-    def pipeline(self, name: str) -> dict[str, Any]:
+    def has_pipeline(self, name: str) -> bool:
+        return self.pipeline_file(name).is_file()
+
+    def pipeline(self, name: str) -> PipelineRecord:
         try:
-            return read_json(self.pipeline_file(name))
+            return PipelineRecord.from_json(read_json(self.pipeline_file(name)))
         except FileNotFoundError:
             raise StateError(f"pipeline {name!r} not found (see: python -m runner list pipeline)") from None
 
-    def save_pipeline(self, record: dict[str, Any]) -> None:
-        write_json_atomic(self.pipeline_file(record["name"]), record)
+    def save_pipeline(self, record: PipelineRecord) -> None:
+        write_json_atomic(self.pipeline_file(record.name), record.to_json())
 
     def delete_pipeline(self, name: str) -> None:
         self.pipeline(name)
@@ -430,22 +446,30 @@ class State:
     def job_dir(self, job_id: str) -> Path:
         return self.jobs_dir / job_id
 
-    def save_job(self, job: dict[str, Any]) -> None:
-        write_json_atomic(self.job_dir(job["id"]) / "job.json", job)
+    def save_job(self, job: JobRecord) -> None:
+        write_json_atomic(self.job_dir(job.id) / "job.json", job.to_json())
 
-    def list_jobs(self, pipeline: str | None = None) -> list[dict[str, Any]]:
+    def save_datum_list(self, job_id: str, rows: list[DatumRecord]) -> None:
+        write_json_atomic(self.job_dir(job_id) / "datums.json", [r.to_json() for r in rows], compact=True)
+
+    def datum_list(self, job_id: str) -> list[DatumRecord]:
+        """The datums of a job with their states (empty while the job runs)."""
+        path = self.job_dir(job_id) / "datums.json"
+        return [DatumRecord.from_json(doc) for doc in read_json(path)] if path.exists() else []
+
+    def list_jobs(self, pipeline: str | None = None) -> list[JobRecord]:
         """Jobs, oldest first."""
         if not self.jobs_dir.exists():
             return []
         jobs = []
         for p in self.jobs_dir.glob("*/job.json"):
             with contextlib.suppress(FileNotFoundError, json.JSONDecodeError):
-                job = read_json(p)
-                if pipeline is None or job.get("pipeline") == pipeline:
+                job = JobRecord.from_json(read_json(p))
+                if pipeline is None or job.pipeline == pipeline:
                     jobs.append(job)
-        return sorted(jobs, key=lambda j: j.get("started", ""))
+        return sorted(jobs, key=lambda j: j.started)
 
-    def job(self, ref: str) -> dict[str, Any]:
+    def job(self, ref: str) -> JobRecord:
         """A job by id or unique id prefix."""
         matches = (
             [p.parent.name for p in self.jobs_dir.glob(f"{ref}*/job.json")] if self.jobs_dir.exists() else []
@@ -453,4 +477,4 @@ class State:
         if len(matches) != 1:
             why = "no such job" if not matches else f"ambiguous job prefix ({len(matches)} matches)"
             raise StateError(f"job {ref!r}: {why} (see: python -m runner list job)")
-        return read_json(self.job_dir(matches[0]) / "job.json")
+        return JobRecord.from_json(read_json(self.job_dir(matches[0]) / "job.json"))

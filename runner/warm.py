@@ -10,7 +10,8 @@ undone afterwards.
 Costs are kept per worker, not per datum (they add up over 8,000 datums): the module's code
 object is found and compiled once (:class:`ModuleCache`), and the environment is switched by
 setting only the datum's few variables, with a C-level snapshot comparison to catch a stage
-that changed anything else (:class:`EnvironmentGuard`).
+that changed anything else (:class:`EnvironmentGuard`). Why, with numbers:
+docs/runner-performance.md.
 """
 
 from __future__ import annotations
@@ -110,7 +111,8 @@ def _environ_snapshot() -> dict[Any, Any]:
     """A copy of the process environment, cheap to take and compare.
 
     CPython keeps ``os.environ``'s encoded items in the dict ``os.environ._data``; copying it is
-    one C call (~2 us for 80 variables) where ``dict(os.environ)`` decodes every item (~50 us).
+    one C call, where ``dict(os.environ)`` decodes every item (measured in
+    docs/runner-performance.md, "Warm datums").
     """
     data = getattr(os.environ, "_data", None)
     return dict(data) if isinstance(data, dict) else dict(os.environ)
@@ -182,8 +184,10 @@ class WarmRunner:
         cwd: str,
         log: DatumLog,
         timeout: float | None,
+        accept_return_codes: tuple[int, ...] = (),
     ) -> bool:
-        """Run ``python -m module args`` with fds 1/2 on ``log``; True on success (exit status 0)."""
+        """Run ``python -m module args`` with fds 1/2 on ``log``; True on success (exit status 0, or
+        one of ``accept_return_codes``, the spec's ``acceptReturnCode``, as for a subprocess)."""
         saved_argv = sys.argv[:]
         saved_streams = (sys.stdout, sys.stderr)
         sys.stdout.flush()
@@ -205,7 +209,7 @@ class WarmRunner:
                 _exec_as_main(self.modules.get(module))
                 ok = True
             except SystemExit as exc:
-                ok = exc.code in (None, 0)
+                ok = exc.code in (None, 0) or exc.code in accept_return_codes
                 if isinstance(exc.code, str):
                     print(exc.code, file=sys.stderr)
                 elif not ok and log.written() == 0:  # say why, unless the stage already did

@@ -170,8 +170,8 @@ def stage_inputs(task: Task, pfs_root: Path) -> None:
 
 
 def files_under(root: str) -> Iterator[str]:
-    """Paths of every non-folder entry under ``root`` (scandir's file types: no stat per entry,
-    where ``os.walk`` lstat's every folder)."""
+    """Paths of every non-folder entry under ``root``, in one ``scandir`` walk (no ``stat`` per entry;
+    see docs/runner-performance.md)."""
     pending = [root]
     while pending:
         with os.scandir(pending.pop()) as entries:
@@ -221,22 +221,28 @@ def run_subprocess(
     return False
 
 
+def execute(config: JobConfig, task: Task, pfs_root: str, log: DatumLog, warm: WarmRunner) -> bool:
+    """Run one staged datum: warm for ``python3 -m module`` (no stdin), else as a subprocess;
+    success is exit status 0 or one of ``acceptReturnCode``; ``datumTimeout`` applies to both."""
+    cmd = [map_pfs(arg, pfs_root) for arg in config.cmd]
+    module = warm_module(config.cmd, config.stdin)
+    log.begin()
+    if module is not None:
+        overrides = datum_overrides(config, task, pfs_root)
+        return warm.run(
+            module, cmd[3:], overrides, config.cwd, log, config.timeout, config.accept_return_codes
+        )
+    return run_subprocess(config, cmd, datum_env(config, task, pfs_root), pfs_root, log)
+
+
 def run_task(config: JobConfig, store: ObjectStore, task: Task, stager: Stager, warm: WarmRunner) -> Result:
     """Stage, run and collect one datum try."""
     started = time.perf_counter()
-    pfs_root = str(stager.pfs)
     outputs: dict[str, tuple[str, int]] = {}
     collected = False
     try:
         stager.stage(task)
-        cmd = [map_pfs(arg, pfs_root) for arg in config.cmd]
-        module = warm_module(config.cmd, config.stdin)
-        stager.log.begin()
-        if module is not None:
-            overrides = datum_overrides(config, task, pfs_root)
-            ok = warm.run(module, cmd[3:], overrides, config.cwd, stager.log, config.timeout)
-        else:
-            ok = run_subprocess(config, cmd, datum_env(config, task, pfs_root), pfs_root, stager.log)
+        ok = execute(config, task, str(stager.pfs), stager.log, warm)
         if ok:
             outputs = collect_outputs(stager.out, store)
             collected = True
@@ -248,13 +254,46 @@ def run_task(config: JobConfig, store: ObjectStore, task: Task, stager: Stager, 
     return Result(task.datum_id, task.attempt, ok, time.perf_counter() - started, log, outputs)
 
 
-def _worker_main(conn: Connection, config: JobConfig) -> None:
+def _worker_setup(config: JobConfig) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what Ctrl-C stops
     for fd in config.close_fds:
         with contextlib.suppress(OSError):
             os.close(fd)
     # Datums write to fds 1 and 2 (redirected to their log), whatever sys.stdout was in the parent.
     sys.stdout, sys.stderr = streams_on_fds()
+
+
+def _debug_main(config: JobConfig, task: Task, root: str) -> None:
+    _worker_setup(config)
+    log = DatumLog(Path(root) / "datum.log")
+    try:
+        ok = execute(config, task, f"{root}/pfs", log, WarmRunner.for_this_process())
+    except Exception as exc:
+        log.write(f"runner: {type(exc).__name__}: {exc}\n")
+        ok = False
+    os._exit(0 if ok else 1)
+
+
+def run_staged_datum(config: JobConfig, task: Task, root: Path) -> tuple[bool, str]:
+    """``debug datum``: run ``task``, staged at ``root/pfs`` (``stage_inputs``), in a forked worker
+    exactly as a job's worker runs it (``execute``), without collecting or clearing anything.
+    Returns (success, the datum's log, also kept in ``root/datum.log``)."""
+    ctx = multiprocessing.get_context("fork")
+    proc = ctx.Process(target=_debug_main, args=(config, task, str(root)))
+    proc.start()
+    try:
+        proc.join()
+    except BaseException:
+        proc.kill()
+        proc.join()
+        raise
+    log_path = root / "datum.log"
+    log = log_path.read_text(encoding="utf-8", errors="replace") if log_path.exists() else ""
+    return proc.exitcode == 0, log
+
+
+def _worker_main(conn: Connection, config: JobConfig) -> None:
+    _worker_setup(config)
     store = ObjectStore(Path(config.store_root))
     stager = Stager(Path(config.work_root) / f"worker-{os.getpid()}")
     warm = WarmRunner.for_this_process()

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import logging
 import os
 import sys
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 KAGGLE_DATASET = "jacksoncrow/stock-market-dataset"
@@ -31,26 +33,68 @@ class RawInputError(Exception):
     """The RAW argument does not name usable input; the message says what to do."""
 
 
-def find_kaggle_credentials(env: Mapping[str, str], home: Path) -> str | None:
-    """Name the first Kaggle credential source that kaggle 2.x would use, or None if there is none.
+@dataclass(frozen=True)
+class CredentialSource:
+    """One place kaggle 2.x reads credentials from: how a user names it, and whether it is set."""
 
-    The order is kaggle's own: an access token (env or file), the legacy key (kaggle.json or
-    KAGGLE_USERNAME + KAGGLE_KEY), then cached OAuth credentials.
-    """
-    if env.get("KAGGLE_API_TOKEN"):
-        return "KAGGLE_API_TOKEN"
-    for name in ("access_token", "access_token.txt"):
-        if (home / ".kaggle" / name).is_file():
-            return f"~/.kaggle/{name}"
-    config_dirs = [Path(env["KAGGLE_CONFIG_DIR"])] if env.get("KAGGLE_CONFIG_DIR") else []
-    config_dirs += [home / ".kaggle", Path(env.get("XDG_CONFIG_HOME") or home / ".config") / "kaggle"]
-    for folder in config_dirs:
-        if (folder / "kaggle.json").is_file():
-            return str(folder / "kaggle.json")
-    if env.get("KAGGLE_USERNAME") and env.get("KAGGLE_KEY"):
-        return "KAGGLE_USERNAME and KAGGLE_KEY"
-    if (home / ".kaggle" / "credentials.json").is_file():
-        return "~/.kaggle/credentials.json (kaggle auth login)"
+    name: str
+    present: Callable[[Mapping[str, str], Path], bool]
+
+
+def _config_dir(env: Mapping[str, str], home: Path) -> Path:
+    """kaggle's one config folder: KAGGLE_CONFIG_DIR, else ~/.kaggle if it exists, else the XDG one."""
+    if env.get("KAGGLE_CONFIG_DIR"):
+        return Path(env["KAGGLE_CONFIG_DIR"])
+    legacy = home / ".kaggle"
+    if legacy.exists():
+        return legacy
+    return Path(env.get("XDG_CONFIG_HOME") or home / ".config") / "kaggle"
+
+
+def _legacy_key(env: Mapping[str, str], home: Path) -> dict[str, str]:
+    """username/key as kaggle merges them: kaggle.json first, KAGGLE_USERNAME/KAGGLE_KEY over it."""
+    values: dict[str, str] = {}
+    with contextlib.suppress(OSError, ValueError):
+        loaded = json.loads((_config_dir(env, home) / "kaggle.json").read_text(encoding="utf-8"))
+        if isinstance(loaded, dict):
+            values.update({k: str(v) for k, v in loaded.items() if k in ("username", "key")})
+    for name in ("username", "key"):
+        if env.get(f"KAGGLE_{name.upper()}"):
+            values[name] = env[f"KAGGLE_{name.upper()}"]
+    return values
+
+
+#: Every credential source, in the order kaggle 2.x tries them (KaggleApi.authenticate: an access
+#: token, then the legacy key, then cached OAuth credentials; kagglesdk.kaggle_env for the token's
+#: places). The error message, README.md and docs/running.md list exactly these (tests check).
+KAGGLE_CREDENTIAL_SOURCES: tuple[CredentialSource, ...] = (
+    CredentialSource("KAGGLE_API_TOKEN", lambda env, home: bool(env.get("KAGGLE_API_TOKEN"))),
+    CredentialSource(
+        "~/.kaggle/access_token",
+        lambda env, home: any((home / ".kaggle" / n).is_file() for n in ("access_token", "access_token.txt")),
+    ),
+    CredentialSource(
+        "kaggle.json (in KAGGLE_CONFIG_DIR, else ~/.kaggle, else ~/.config/kaggle) and/or "
+        "KAGGLE_USERNAME + KAGGLE_KEY",
+        lambda env, home: len(_legacy_key(env, home)) == 2,
+    ),
+    CredentialSource(
+        "~/.kaggle/credentials.json (written by kaggle auth login)",
+        lambda env, home: (home / ".kaggle" / "credentials.json").is_file(),
+    ),
+)
+
+
+def credential_sources_text() -> str:
+    """The sources as one line, numbered in kaggle's order (used in messages and docs)."""
+    return "; ".join(f"({i}) {source.name}" for i, source in enumerate(KAGGLE_CREDENTIAL_SOURCES, 1))
+
+
+def find_kaggle_credentials(env: Mapping[str, str], home: Path) -> str | None:
+    """Name the first Kaggle credential source that kaggle 2.x would use, or None if there is none."""
+    for source in KAGGLE_CREDENTIAL_SOURCES:
+        if source.present(env, home):
+            return source.name
     return None
 
 
@@ -84,9 +128,9 @@ def download_from_kaggle(dest: Path, env: Mapping[str, str], home: Path) -> Path
     source = find_kaggle_credentials(env, home)
     if source is None:
         raise RawInputError(
-            "RAW=kaggle: no Kaggle credentials found. Put your API token in ~/.kaggle/kaggle.json "
-            "(Kaggle > Settings > API > Create New Token) or export KAGGLE_USERNAME and KAGGLE_KEY "
-            "(or KAGGLE_API_TOKEN), then run again; or download the zip yourself and pass RAW=<zip>"
+            "RAW=kaggle: no Kaggle credentials found; kaggle reads, in this order: "
+            f"{credential_sources_text()} (Kaggle > Settings > API creates a token); "
+            "set one and run again, or download the zip yourself and pass RAW=<zip>"
         )
     log.info("downloading %s with credentials from %s into %s", KAGGLE_DATASET, source, dest)
     # `import kaggle` authenticates at import time and prints a help page to stdout when it

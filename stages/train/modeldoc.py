@@ -6,7 +6,9 @@
 The prose of docs/model.md is hand-written; every number in it lies between
 ``<!-- BEGIN generated:NAME -->`` and ``<!-- END generated:NAME -->`` markers and is
 rewritten here from model.json, metrics.json, loss.csv and predictions_sample.parquet.
-Not part of the train image (matplotlib is a development dependency).
+The train image copies it with the rest of stages/train/, but never runs it: the stage does not
+import it, and matplotlib, which it needs, is a development dependency (requirements-dev.txt),
+not one of the image's requirements (stages/train/requirements.txt).
 """
 
 from __future__ import annotations

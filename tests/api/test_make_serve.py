@@ -10,6 +10,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
 import requests
 
 from api.devtools.server import free_port
@@ -34,6 +35,26 @@ def test_make_serve_without_a_model_says_to_run_make_pipeline(repo_root: Path, t
     assert process.returncode != 0
     assert "no trained model" in output
     assert "make pipeline" in output
+
+
+@pytest.mark.parametrize("target", ["serve", "hosting-model"])
+def test_without_a_model_make_says_so_before_installing_anything(
+    target: str, repo_root: Path, tmp_path: Path
+) -> None:
+    """A fresh clone (no .venv): the refusal comes first, and no virtualenv is created for it."""
+    venv = tmp_path / "venv"
+    started = time.monotonic()
+    result = subprocess.run(
+        ["make", "--no-print-directory", target, f"VENV={venv}", f"PFS_STATE={tmp_path / 'pfs'}"],
+        cwd=repo_root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "run 'make pipeline' first" in result.stderr
+    assert not venv.exists()
+    assert time.monotonic() - started < 10  # generous: the check itself is one shell test
 
 
 def test_make_serve_serves_the_train_head(repo_root: Path, tmp_path: Path, model_dir: Path) -> None:

@@ -125,3 +125,11 @@ def test_a_broken_metadata_file_fails_the_job_and_stops_downstream(
     assert "ingest" in last and "symbols_valid_meta.csv" in last, result.stderr
     assert not (state / "features" / "master").exists() or not any((state / "features" / "master").iterdir())
     assert not (state / "train" / "master" / "model.txt").exists()
+
+
+def test_closing_hint_names_the_state_folder_in_use(first_run: tuple[Path, str]) -> None:
+    """The `next:` line is a command that works as printed: it serves this run's state folder."""
+    state, output = first_run
+    hint = next(line for line in output.splitlines() if line.startswith("next: "))
+    assert f"make serve PFS_STATE={state}," in hint
+    assert "http://127.0.0.1:8000/predict" in hint

@@ -10,7 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from tools.fetch_raw import RawInputError, find_kaggle_credentials, resolve_raw
+from tools.fetch_raw import (
+    KAGGLE_CREDENTIAL_SOURCES,
+    RawInputError,
+    credential_sources_text,
+    find_kaggle_credentials,
+    resolve_raw,
+)
 
 
 def _zip_folder(folder: Path, archive: Path) -> Path:
@@ -74,17 +80,42 @@ def test_missing_path_is_refused(tmp_path: Path) -> None:
 
 
 def test_credentials_are_found_in_kaggles_order(tmp_path: Path) -> None:
+    """The order of KaggleApi.authenticate (kaggle 2.x): token, legacy key, OAuth credentials."""
+    token, token_file, legacy, oauth = (source.name for source in KAGGLE_CREDENTIAL_SOURCES)
     home = tmp_path / "home"
     assert find_kaggle_credentials({}, home) is None
-    assert find_kaggle_credentials({"KAGGLE_USERNAME": "u", "KAGGLE_KEY": "k"}, home) == (
-        "KAGGLE_USERNAME and KAGGLE_KEY"
-    )
+    assert find_kaggle_credentials({"KAGGLE_USERNAME": "u"}, home) is None  # a key needs both halves
+    assert find_kaggle_credentials({"KAGGLE_USERNAME": "u", "KAGGLE_KEY": "k"}, home) == legacy
     (home / ".kaggle").mkdir(parents=True)
+    (home / ".kaggle" / "credentials.json").write_text("{}")
+    assert find_kaggle_credentials({}, home) == oauth
+    (home / ".kaggle" / "kaggle.json").write_text('{"username": "u"}')
+    assert find_kaggle_credentials({}, home) == oauth  # kaggle.json without a key is not a key
+    assert find_kaggle_credentials({"KAGGLE_KEY": "k"}, home) == legacy  # kaggle merges file and env
     (home / ".kaggle" / "kaggle.json").write_text('{"username": "u", "key": "k"}')
-    assert find_kaggle_credentials({}, home) == str(home / ".kaggle" / "kaggle.json")
+    assert find_kaggle_credentials({}, home) == legacy
     (home / ".kaggle" / "access_token").write_text("tok")
-    assert find_kaggle_credentials({}, home) == "~/.kaggle/access_token"
-    assert find_kaggle_credentials({"KAGGLE_API_TOKEN": "t"}, home) == "KAGGLE_API_TOKEN"
+    assert find_kaggle_credentials({}, home) == token_file
+    assert find_kaggle_credentials({"KAGGLE_API_TOKEN": "t"}, home) == token
+
+
+def test_kaggle_json_is_read_from_kaggles_one_config_folder(tmp_path: Path) -> None:
+    """kaggle reads KAGGLE_CONFIG_DIR, else ~/.kaggle when it exists, else $XDG_CONFIG_HOME/kaggle."""
+    legacy = KAGGLE_CREDENTIAL_SOURCES[2].name
+    home = tmp_path / "home"
+    xdg = tmp_path / "xdg"
+    (xdg / "kaggle").mkdir(parents=True)
+    (xdg / "kaggle" / "kaggle.json").write_text('{"username": "u", "key": "k"}')
+    assert find_kaggle_credentials({"XDG_CONFIG_HOME": str(xdg)}, home) == legacy
+    (home / ".kaggle").mkdir(parents=True)  # now ~/.kaggle exists and wins, and holds no key
+    assert find_kaggle_credentials({"XDG_CONFIG_HOME": str(xdg)}, home) is None
+    assert find_kaggle_credentials({"KAGGLE_CONFIG_DIR": str(xdg / "kaggle")}, home) == legacy
+
+
+@pytest.mark.parametrize("doc", ["README.md", "docs/running.md"])
+def test_docs_list_the_credential_sources_of_the_code(doc: str, repo_root: Path) -> None:
+    """One list of sources: the docs carry the line that the error message prints."""
+    assert credential_sources_text() in (repo_root / doc).read_text(encoding="utf-8")
 
 
 def test_kaggle_without_credentials_fails_at_once_with_how_to(tmp_path: Path, repo_root: Path) -> None:
@@ -95,7 +126,7 @@ def test_kaggle_without_credentials_fails_at_once_with_how_to(tmp_path: Path, re
     assert result.stdout == ""
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
-    assert "~/.kaggle/kaggle.json" in lines[0] and "KAGGLE_USERNAME" in lines[0]
+    assert credential_sources_text() in lines[0]
     assert not (tmp_path / "dl").exists()
 
 

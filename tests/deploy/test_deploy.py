@@ -17,7 +17,7 @@ from deploy import cluster
 from deploy.cli import main
 from deploy.rawfiles import folder_files
 from deploy.specs import load_specs
-from tests.scaleout.recording_pachd import RecordingPachd
+from tests.deploy.recording_pachd import RecordingPachd
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.scaleout import dockerfiles as df
+from tests.deploy import dockerfiles as df
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HADOLINT = Path(sys.executable).with_name("hadolint")
@@ -131,7 +131,7 @@ def test_root_image_runs_make_pipeline_on_the_whole_repository() -> None:
 @pytest.mark.parametrize("stage", STAGES)
 def test_stage_image_holds_everything_its_program_imports(stage: str) -> None:
     """`python3 -m stages.<stage>` finds every first-party file and third-party package in the image."""
-    from tests.scaleout.images import missing_for_module
+    from tests.deploy.images import missing_for_module
 
     if not (REPO_ROOT / "stages" / stage / "__main__.py").is_file():
         pytest.skip(f"stages/{stage}/__main__.py not written yet")

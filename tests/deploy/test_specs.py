@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from runner.spec import load_spec
-from tests.scaleout.images import make_images_plan, missing_for_module
+from tests.deploy.images import make_images_plan, missing_for_module
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SPEC_FILES = sorted((REPO_ROOT / "specs").glob("*.json"))

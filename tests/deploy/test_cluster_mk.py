@@ -100,7 +100,5 @@ def test_every_cluster_target_is_listed_by_make_help() -> None:
         "put-raw",
         "predict-url",
         "hadolint",
-        "docs-graph",
-        "run-log",
     ):
         assert f"  {target} " in listed, f"make help does not list {target}"

@@ -7,8 +7,8 @@ import shlex
 import subprocess
 from pathlib import Path, PurePosixPath
 
-from tests.scaleout import dockerfiles as df
-from tests.scaleout.imports import (
+from tests.deploy import dockerfiles as df
+from tests.deploy.imports import (
     distributions_of,
     import_closure,
     installed_closure,

@@ -1,7 +1,7 @@
 """The parts of docs/ that are generated, never written by hand.
 
-    python -m deploy.docgen graph docs/architecture.md     # make docs-graph
-    python -m deploy.docgen run-log --out docs/pipeline-run.log   # make run-log
+    python -m tools.docgen graph docs/architecture.md     # make docs-graph
+    python -m tools.docgen run-log --out docs/pipeline-run.log   # make run-log
 
 `graph` replaces what lies between the BEGIN/END markers of the document: the DAG as Mermaid
 (from `python -m runner graph -f specs/`) and a table of the specs. `run-log` runs
@@ -164,7 +164,7 @@ def write_run_log(state_dir: Path, out: Path, raw: str = "data/sample") -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m deploy.docgen", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.docgen", description=__doc__.split("\n\n")[0])
     verbs = parser.add_subparsers(dest="verb", required=True)
     graph = verbs.add_parser("graph", help="redraw the generated blocks of the architecture document")
     graph.add_argument("document", type=Path, help="e.g. docs/architecture.md")

@@ -1,4 +1,4 @@
-"""docs/ of the scale-out path: generated parts up to date, commands that exist, links that resolve."""
+"""docs/: generated parts up to date (tools/docgen.py, mk/docs.mk), commands that exist, links resolve."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from deploy import docgen
+from tools import docgen
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DOCS = REPO_ROOT / "docs"
@@ -62,6 +62,18 @@ def test_every_make_target_that_running_md_shows_exists() -> None:
     shown = {target for snippet in code for target in MAKE_COMMAND.findall(snippet)}
     assert {"pipeline", "cluster", "images", "deploy", "put-raw", "predict-url"} <= shown
     assert shown <= targets, f"running.md shows make targets that do not exist: {sorted(shown - targets)}"
+
+
+def test_docs_targets_live_in_mk_docs_mk_and_run_the_docs_generator() -> None:
+    listed = subprocess.run(
+        ["make", "--no-print-directory", "help"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    docs_mk = (REPO_ROOT / "mk" / "docs.mk").read_text(encoding="utf-8")
+    cluster_mk = (REPO_ROOT / "mk" / "cluster.mk").read_text(encoding="utf-8")
+    for target in ("docs-graph", "run-log"):
+        assert f"  {target} " in listed, f"make help does not list {target}"
+        assert f"\n{target}:" in docs_mk and f"\n{target}:" not in cluster_mk
+    assert docs_mk.count("-m tools.docgen") == 2
 
 
 def test_running_md_opens_with_the_tldr_commands() -> None:

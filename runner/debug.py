@@ -1,0 +1,71 @@
+"""``debug datum``: re-run one datum of a job in a kept folder, through the run path of ``run``.
+
+The datum is staged under ``<state>/.debug/<datum id>/pfs`` and run by ``workers.execute`` in a
+forked worker with the job's ``JobConfig`` (built by ``jobs.job_config``), so it runs warm when
+``run`` runs it warm, with the same exit-status rules (``acceptReturnCode``) and ``datumTimeout``.
+Nothing is collected or cleared: inputs and ``pfs/out`` stay for inspection.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from runner.datums import Datum, compute_datums
+from runner.jobs import job_config, task_inputs
+from runner.records import JobRecord
+from runner.state import State, StateError
+from runner.workers import JobConfig, Task, map_pfs, run_staged_datum, stage_inputs
+
+
+@dataclass(frozen=True)
+class StagedDatum:
+    """A datum staged for ``debug datum``, ready to run."""
+
+    job: JobRecord
+    datum: Datum
+    root: Path
+    config: JobConfig
+    task: Task
+
+    @property
+    def pfs_root(self) -> Path:
+        return self.root / "pfs"
+
+    @property
+    def command(self) -> list[str]:
+        return [map_pfs(a, str(self.pfs_root)) for a in self.config.cmd]
+
+    def run(self) -> tuple[bool, str]:
+        """Run it as ``run`` would; returns (success, the datum's log)."""
+        return run_staged_datum(self.config, self.task, self.root)
+
+
+def find_datum(state: State, job: JobRecord, prefix: str) -> Datum:
+    """The datum of ``job`` whose id starts with ``prefix``."""
+    spec = state.pipeline(job.pipeline).spec
+    heads = job.heads
+    manifests = {repo: state.manifest(repo, commit) for repo, commit in heads.items()}
+    datums = compute_datums(spec.input, heads, manifests, "") if spec.input else []
+    matches = [d for d in datums if d.id.startswith(prefix)]
+    if len(matches) != 1:
+        raise StateError(
+            f"datum {prefix!r} is not a datum of job {job.id} "
+            f"(see: python -m runner list datum {job.id[:12]})"
+        )
+    return matches[0]
+
+
+def stage_datum(state: State, job_ref: str, datum_prefix: str, cwd: str | None = None) -> StagedDatum:
+    """Stage the datum ``datum_prefix`` of job ``job_ref`` in a fresh ``.debug/<datum id>`` folder."""
+    job = state.job(job_ref)
+    datum = find_datum(state, job, datum_prefix)
+    spec = state.pipeline(job.pipeline).spec
+    root = state.root / ".debug" / datum.id
+    shutil.rmtree(root, ignore_errors=True)
+    task = Task(datum.id, 1, task_inputs(state, datum))
+    stage_inputs(task, root / "pfs")
+    config = job_config(state, spec, job.id, cwd or os.getcwd(), work_root=root)
+    return StagedDatum(job, datum, root, config, task)

@@ -1,0 +1,111 @@
+"""The rules of creating, updating and deleting pipelines and repos (the verbs that change them).
+
+A pipeline owns its output repo (named as the pipeline): only its jobs commit to it, and it can
+take over an empty repo of that name made before it (a pipeline read by another one created
+first). A repo or pipeline that other pipelines read is not deleted without ``--force`` (repo)
+or deleting the readers first (pipeline). ``update --reprocess`` gives the pipeline a new
+reprocess salt, so its spec hash changes and every datum reruns.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from runner.putfile import delete_file, put_file
+from runner.records import PipelineRecord, RepoKind
+from runner.spec import Spec
+from runner.state import Commit, State, StateError, now_iso
+
+
+def save_pipelines(state: State, specs: list[Spec], replace: bool, reprocess: bool = False) -> list[str]:
+    """``create pipeline`` (``replace`` False: a pipeline that exists is an error) and ``update
+    pipeline``; creates missing input repos and the output repos. Returns one line per change."""
+    notes = []
+    names = {s.name for s in specs}
+    existing = {r.name for r in state.list_pipelines()}
+    if not replace:
+        clash = sorted(names & existing)
+        if clash:
+            raise StateError(f"pipeline {clash[0]!r} already exists (use: python -m runner update pipeline)")
+    for spec in specs:
+        for repo in spec.input_repos:
+            if repo not in names | existing and state.create_repo(repo):
+                notes.append(f"created input repo {repo}")
+        _take_output_repo(state, spec.name)
+        old = state.pipeline(spec.name) if spec.name in existing else None
+        if old and old.spec.raw == spec.raw and not reprocess:
+            notes.append(f"{spec.name}: unchanged")
+            continue
+        record = PipelineRecord(
+            spec=spec,
+            created=(old.created if old else "") or now_iso(),
+            updated=now_iso(),
+            reprocess_salt=os.urandom(8).hex() if reprocess else (old.reprocess_salt if old else ""),
+        )
+        state.save_pipeline(record)
+        notes.append(f"{spec.name}: {'updated' if old else 'created'} ({spec.path})")
+    return notes
+
+
+def _take_output_repo(state: State, name: str) -> None:
+    if state.has_repo(name) and state.repo_info(name).kind is not RepoKind.OUTPUT:
+        if state.branches(name):
+            raise StateError(f"pipeline {name!r}: a repo of that name exists and is not its output")
+        state.delete_repo(name)  # an empty repo made for a pipeline read before it was created
+    state.create_repo(name, kind=RepoKind.OUTPUT, description=f"output of pipeline {name}")
+
+
+def readers(state: State) -> dict[str, list[str]]:
+    """pipeline → the repos it reads."""
+    return {r.name: r.spec.input_repos for r in state.list_pipelines()}
+
+
+def delete_repo(state: State, repo: str, force: bool = False) -> None:
+    """Delete an input repo; one that pipelines read only with ``force``."""
+    read_by = readers(state)
+    if repo in read_by:
+        raise StateError(f"{repo} is the output of a pipeline: delete the pipeline instead")
+    users = [n for n, repos in read_by.items() if repo in repos]
+    if users and not force:
+        raise StateError(f"pipelines {', '.join(users)} read {repo}; add --force to delete it anyway")
+    state.delete_repo(repo)
+
+
+def delete_pipeline(state: State, name: str, keep_repo: bool = False) -> None:
+    """Delete a pipeline no other pipeline reads, and its output repo unless ``keep_repo``."""
+    users = [n for n, repos in readers(state).items() if name in repos]
+    if users:
+        raise StateError(f"pipelines {', '.join(users)} read {name}; delete them first")
+    state.delete_pipeline(name)
+    if not keep_repo and state.has_repo(name):
+        state.delete_repo(name)
+
+
+def _output_repo_error(repo: str) -> StateError:
+    return StateError(f"{repo} is the output repo of a pipeline: only its jobs commit to it")
+
+
+def put_input_file(
+    state: State, repo: str, branch: str, path: str, source: Path, recursive: bool
+) -> tuple[bool, Commit | None]:
+    """``put file``: returns (the repo was created, the new commit or None if nothing changed).
+
+    Not under the commit lock as a whole: the files are stored first, and ``put_file`` takes the
+    lock only to read the head and commit, so puts never wait for each other's copies.
+    """
+    created = False
+    with state.locked():
+        if not state.has_repo(repo):
+            state.create_repo(repo)
+            created = True
+        elif state.repo_info(repo).kind is RepoKind.OUTPUT:
+            raise _output_repo_error(repo)
+    return created, put_file(state, repo, branch, path, source, recursive)
+
+
+def delete_input_file(state: State, repo: str, branch: str, path: str) -> Commit:
+    """``delete file`` from an input repo (a new commit)."""
+    if state.has_pipeline(repo):
+        raise _output_repo_error(repo)
+    return delete_file(state, repo, branch, path)
