@@ -237,7 +237,7 @@ class Loop:
         for (rank, _, _), item in sorted(work, key=lambda w: w[0]):
             need = item.cores if isinstance(item, RunningJob) else cores_wanted(item[0].spec, self.budget)
             if self._free_cores() < need and rank == 0:
-                self._pause_background(need - self._free_cores())
+                self._pause_background(need - self._free_cores())  # if that frees enough
             if self._free_cores() < need:
                 break  # strict priority: nothing of a lower rank jumps ahead of this one
             if isinstance(item, RunningJob):
@@ -249,8 +249,11 @@ class Loop:
                 self._start(record, heads, need, rank == 0, order[record.name])
 
     def _pause_background(self, cores: int) -> None:
-        """Pause running background jobs, the latest started first, until ``cores`` are free."""
+        """Pause running background jobs, the latest started first, until ``cores`` more are free
+        (none, if pausing them all would not free that many)."""
         background = [j for j in self.running.values() if not j.critical and not j.paused]
+        if sum(j.cores for j in background) < cores:
+            return
         for job in sorted(background, key=lambda j: j.started, reverse=True):
             if cores <= 0:
                 return

@@ -18,6 +18,8 @@ from pathlib import Path
 import psutil
 import pytest
 
+from runner.loop import cores_wanted, critical_pipelines
+from runner.spec import load_specs
 from tests.runner.conftest import Runner
 from tests.runner.helpers import pfs, stage_cmd, write_files, write_spec
 from tests.runner.live_loop import LiveLoop
@@ -79,6 +81,7 @@ def test_a_put_during_a_running_job_lands_and_the_next_job_takes_it(
     started = loop.wait_for(r"slow: job started on raw@(\w+)", WAIT)
     assert first.startswith(started.group(1))
     second = _put(runner, tmp_path, {"two.txt": "2\n"})  # accepted at once, while the job runs
+    assert "is in use by runner up (pid" in runner("run", expect=1).err  # one process runs jobs
     assert "slow: job" not in loop.output()[started.end() :], "the put waited for the job"
     done = loop.wait_for(r"slow: job \w+ ok", WAIT)
     loop.wait_for(r"slow: job started on raw@" + second[:12], WAIT, after=done.end())
@@ -181,3 +184,17 @@ def _wait_until(check, timeout: float = WAIT) -> None:  # type: ignore[no-untype
             return
         time.sleep(0.05)
     raise AssertionError(f"condition not met within {timeout}s")
+
+
+def test_the_project_specs_critical_path_and_core_grants(repo_root: Path) -> None:
+    """What docs/architecture.md says of the project's DAG on 2 cores."""
+    specs = {s.name: s for s in load_specs(repo_root / "specs")}
+    critical = critical_pipelines(specs)
+    assert {"ingest", "features", "train"} <= critical and "serve" not in critical
+    assert "evaluate" not in critical  # read by no service: background, if the DAG has it
+    assert {n: cores_wanted(specs[n], 2) for n in ("ingest", "features", "train")} == {
+        "ingest": 2,
+        "features": 2,
+        "train": 2,
+    }
+    assert cores_wanted(specs["ingest"], 8) == 4  # parallelismSpec 4 > its cpu request 0.5
