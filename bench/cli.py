@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from bench.commands import CommandFailed
-from bench.loop import LoopBenchFailed, measure_loop
+from bench.loop import LoopBenchFailed, has_service, measure_loop
 from bench.pipeline import REPO_ROOT, Bench, BenchConfig
 from bench.report import STAGES_HEADING, evaluate_goals, render_markdown, write_report
 
@@ -63,7 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     except CommandFailed as e:
         print(f"bench: {e}", file=sys.stderr)
         return 1
-    if not args.no_loop and results["run"].get("returncode") == 0:
+    if not has_service(config.specs):
+        bench.echo("== live loop: not measured, the specs have no service pipeline")
+    elif not args.no_loop and results["run"].get("returncode") == 0:
         try:
             results["loop"] = measure_loop(config.data_dir, work, config.specs, bench.echo)
         except (LoopBenchFailed, CommandFailed) as e:

@@ -31,7 +31,9 @@ from typing import Any
 
 from bench.pipeline import INCREMENTAL_CANDIDATES, REPO_ROOT, change_last_volume
 from bench.report import Goal
+from runner.children import die_with_parent
 from runner.records import JobState
+from runner.spec import load_specs
 from runner.state import State
 
 LOAD_CONNECTIONS = 16
@@ -122,12 +124,17 @@ def expected_answer(model_dir: Path) -> int:
     return round(max(0.0, volume))
 
 
-def wait_served(state: State, port: int, raw_commit: str, timeout: float) -> dict[str, Any]:
-    """Wait until the API serves the train commit made from ``raw_commit`` and answers from it."""
+def wait_served(
+    state: State, port: int, raw_commit: str, timeout: float, loop: subprocess.Popen[bytes] | None = None
+) -> dict[str, Any]:
+    """Wait until the API serves the train commit made from ``raw_commit`` and answers from it
+    (failing at once if the ``loop`` process exits)."""
     deadline = time.monotonic() + timeout
     last = "no answer yet"
     while time.monotonic() < deadline:
         time.sleep(0.05)
+        if loop is not None and loop.poll() is not None:
+            raise LoopBenchFailed(f"runner up exited with status {loop.returncode} ({last})")
         head = state.head("train") if state.has_repo("train") else None
         if head is None or not made_from(state, "train", head, "raw", raw_commit):
             last = "no train commit from that raw commit yet"
@@ -176,6 +183,11 @@ def _running_jobs(state: State) -> list[str]:
     return [j.pipeline for j in state.list_jobs() if j.state is JobState.RUNNING]
 
 
+def has_service(specs: Path) -> bool:
+    """Whether the specs hold a service pipeline (the loop's case needs one to serve a model)."""
+    return any(spec.is_service for spec in load_specs(specs))
+
+
 def measure_loop(data_dir: Path, work_dir: Path, specs: Path, echo: Callable[[str], None]) -> dict[str, Any]:
     """Run the live-loop case; returns its numbers (``goals`` lists them against their limits)."""
     root = work_dir / "loop"
@@ -204,6 +216,7 @@ def measure_loop(data_dir: Path, work_dir: Path, specs: Path, echo: Callable[[st
             stdout=log_fh,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=die_with_parent,  # a killed bench leaves no loop behind
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
     load: Load | None = None
@@ -212,7 +225,7 @@ def measure_loop(data_dir: Path, work_dir: Path, specs: Path, echo: Callable[[st
         started = time.monotonic()
         _runner(state_dir, "put", "file", "-r", "raw@master:/", "-f", str(data_dir))
         result["first_put_s"] = time.monotonic() - started
-        served = wait_served(state, port, state.head("raw") or "", FIRST_RUN_TIMEOUT)
+        served = wait_served(state, port, state.head("raw") or "", FIRST_RUN_TIMEOUT, up)
         result["first_run_s"] = time.monotonic() - started
         echo(
             f"    (a) served train commit {served['train_commit'][:12]} "
@@ -235,7 +248,7 @@ def measure_loop(data_dir: Path, work_dir: Path, specs: Path, echo: Callable[[st
         )
         started = time.monotonic()
         _runner(state_dir, "put", "file", f"raw@master:/{symbol}", "-f", str(changed))
-        served = wait_served(state, port, state.head("raw") or "", CHANGE_TIMEOUT)
+        served = wait_served(state, port, state.head("raw") or "", CHANGE_TIMEOUT, up)
         result["change_s"] = time.monotonic() - started
         echo(
             f"    (b) served train commit {served['train_commit'][:12]} "

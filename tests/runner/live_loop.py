@@ -12,6 +12,8 @@ from pathlib import Path
 
 import psutil
 
+from runner.children import die_with_parent
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -28,6 +30,7 @@ class LiveLoop:
             stdout=self._log_fh,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=die_with_parent,  # a killed test run leaves no loop behind
         )
 
     def output(self) -> str:
