@@ -113,7 +113,9 @@ def test_a_put_killed_midway_leaves_no_corruption(runner: Runner, tmp_path: Path
     assert len(_check_consistent(runner)) == 4
 
 
-def test_a_put_is_accepted_while_run_runs_a_job(runner: Runner, tmp_path: Path, repo_root: Path) -> None:
+def test_put_and_delete_are_accepted_while_run_runs_a_job(
+    runner: Runner, tmp_path: Path, repo_root: Path
+) -> None:
     spec = write_spec(
         tmp_path / "specs", "slow", pfs("raw", "/", "in"), stage_cmd("slow", "/pfs/out", "/pfs/in", "3")
     )
@@ -130,11 +132,16 @@ def test_a_put_is_accepted_while_run_runs_a_job(runner: Runner, tmp_path: Path, 
     while time.monotonic() < deadline and not list((runner.state / ".jobs").glob("*/job.json")):
         time.sleep(0.02)
     runner("put", "file", "-r", "raw@master:/", "-f", str(write_files(tmp_path / "b", {"b.txt": "b\n"})))
-    assert run.poll() is None, "the put waited for the run to end"
+    runner("delete", "file", "raw@master:/a.txt")
+    assert run.poll() is None, "the put and the delete waited for the run to end"
     out, err = run.communicate(timeout=120)
     assert run.returncode == 0, err.decode()
-    # run takes every new commit until none is left: the first job on the first commit, then the second
-    assert out.decode().count("slow: job") == 2
+    # run takes every new commit until none is left: the first job on the first commit, then the head
+    assert out.decode().count("slow: job") >= 2
     commits = json.loads(runner("list", "commit", "slow", "--json").out)
-    assert [c["provenance"][0]["commit"] for c in commits][-1] == first
-    assert runner.head_files("slow") == {"a.txt": "a\n", "b.txt": "b\n"}
+    assert commits[-1]["provenance"][0]["commit"] == first
+    assert sorted(p.name for p in (runner.state / "slow" / "trees" / commits[-1]["id"]).iterdir()) == [
+        "a.txt"
+    ]
+    assert commits[0]["provenance"][0]["commit"] == runner.inspect("raw@master")["id"]
+    assert runner.head_files("slow") == {"b.txt": "b\n"}
