@@ -27,11 +27,12 @@ from werkzeug.exceptions import HTTPException
 from api.model import LoadedModel, load_model
 from api.openapi import build_openapi
 from api.params import RequestError, parse_batch, parse_query
+from stages.common.model_contract import FEATURE_COLUMNS
 
 log = logging.getLogger(__name__)
 
-#: The API's query parameters: the model must take exactly these, in this order.
-API_FEATURES: tuple[str, ...] = ("vol_moving_avg", "adj_close_rolling_med")
+#: The API's query parameters: the model must take exactly these, in this order (the model contract's).
+API_FEATURES: tuple[str, ...] = FEATURE_COLUMNS
 
 DEFAULTS: dict[str, Any] = {
     "MODEL_DIR": "/pfs/train",
@@ -69,6 +70,25 @@ def _error(status: int, message: str, parameter: str | None = None) -> Response:
     return _json({"error": message, "parameter": parameter}, status)
 
 
+def _body_within(cap: int) -> bytes:
+    """The request body, or RequestError 413 when it is over ``cap`` bytes, however it is framed.
+
+    A Content-Length over the cap is refused by werkzeug before anything is read (HTTPException
+    413). A chunked body has no length up front: it is read up to one byte past the cap, and
+    refused when that byte exists (werkzeug would cut it at the cap and parse the rest).
+    """
+    if request.content_length is not None:
+        return request.get_data(cache=False)
+    stream = request.environ["wsgi.input"]
+    body = bytearray()
+    while len(body) <= cap:
+        chunk = stream.read(cap + 1 - len(body))
+        if not chunk:
+            return bytes(body)
+        body += chunk
+    raise RequestError("body", f"413 Content Too Large: the body is over {cap} bytes", status=413)
+
+
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """A Flask app serving the model folder ``config['MODEL_DIR']`` (loaded now, once).
 
@@ -102,7 +122,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     @route("/predict", ["POST"])
     def predict_batch() -> Response:
-        rows = parse_batch(request.get_data(cache=False), features, max_rows)
+        rows = parse_batch(_body_within(int(app.config["MAX_CONTENT_LENGTH"])), features, max_rows)
         return _json(model.predict_rows(rows) if len(rows) else [])
 
     @route("/healthz", ["GET"])

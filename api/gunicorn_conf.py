@@ -1,12 +1,14 @@
 """gunicorn settings of the API, from environment variables.
 
-HOST (default 127.0.0.1; the image sets 0.0.0.0), PORT (8000), WORKERS (2), THREADS (1: sync
-workers, one request per connection, no thread hand-off and no GIL contention: the steadiest tail
-latency in docs/load-test.md; above 1: gthread workers with that many threads each and HTTP
-keep-alive, better when clients are slow or keep connections open), TIMEOUT (30 s), BACKLOG (2048),
+HOST (default 127.0.0.1; the image sets 0.0.0.0), PORT (8000), WORKERS (2), THREADS (1: each
+worker runs one request at a time; more threads overlap requests), TIMEOUT (30 s), BACKLOG (2048),
 ACCESS_LOG (set to 1 to log each request to stderr; off by default, it costs throughput).
 API_PROFILE_DIR: when set, each worker runs cProfile from its start to its exit and writes
 ``<dir>/worker-<pid>.prof`` (used by the load test to show where a request's time goes).
+
+Every worker is api.worker.BufferedThreadWorker, whatever THREADS says: gthread's selector loop
+and keep-alive, with each request read whole (head and body) in the loop before a thread runs the
+app, so slow or idle clients hold no thread and cannot stall normal requests (docs/serving.md).
 
 The app is not preloaded: each worker imports ``api.wsgi`` and so loads the model once, at
 start. Every worker pins OpenMP to one thread (the booster also predicts with num_threads=1):
@@ -38,7 +40,7 @@ def _int_env(name: str, default: int) -> int:
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{_int_env('PORT', 8000)}"
 workers = _int_env("WORKERS", 2)
 threads = _int_env("THREADS", 1)
-worker_class = "gthread" if threads > 1 else "sync"
+worker_class = "api.worker.BufferedThreadWorker"
 timeout = _int_env("TIMEOUT", 30)
 backlog = _int_env("BACKLOG", 2048)
 keepalive = 5

@@ -2,8 +2,9 @@
 
 Every rejection is a RequestError naming the parameter, answered as 400 with a JSON body.
 A value is accepted when it is a plain decimal number (``12``, ``0.5``, ``1e6``) that is
-finite and not negative; anything else (``nan``, ``inf``, ``1e999``, ``-1``, ``0x10``,
-``1_000``, spaces, an empty string) is refused with the reason.
+finite and not negative, written in ASCII digits; anything else (``nan``, ``inf``, ``1e999``,
+``-1``, ``0x10``, ``1_000``, full-width or Arabic-Indic digits, spaces, an empty string) is
+refused with the reason.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from typing import Any
 import numpy as np
 
 #: A decimal number as JSON writes it (a leading minus is matched so it can be named as negative).
-_NUMBER = re.compile(r"-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+#: ASCII digits only: Python's float() also takes full-width and Arabic-Indic digits (and \d
+#: matches them), which docs/serving.md does not accept.
+_NUMBER = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
 
 
 class RequestError(ValueError):

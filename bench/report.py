@@ -222,7 +222,7 @@ def render_markdown(results: dict) -> str:
         "the summed RSS of the process and all its children (sampled every 0.1 s), 1 GB = 10^9 bytes.",
         "",
         "What the run does: generate the synthetic dataset if missing (`python -m tools.synth`), start a "
-        "fresh local runner state, `update pipeline -f specs/`, `put file -r raw@master:/ -f <dataset>`, "
+        "fresh local runner state, `put file -r raw@master:/ -f <dataset>`, `update pipeline -f specs/`, "
         "`run` (ingest, features, train), then the bulk baselines in child processes on the same files "
         "(DuckDB over the raw CSVs of the `raw` repo, polars over the ingest output), the runner's "
         "8,000-datum benchmark, a re-run with nothing changed, and the incremental case (one symbol's "

@@ -72,8 +72,8 @@ def measure(workdir: Path, n_datums: int = 8000) -> dict[str, Any]:
     spec = workdir / "copy.json"
     spec.write_text(json.dumps(SPEC))
     load_before = _load()  # the machine is shared: a high load average slows every wall-clock number
-    _runner(state, "create", "pipeline", "-f", str(spec))
     put_first = _runner(state, "put", "file", "-r", "files@master:/", "-f", str(data))
+    _runner(state, "create", "pipeline", "-f", str(spec))  # after its input repo exists
     cpu_before = _cpu_seconds()
     run_first = _runner(state, "run")
     cpu_first = _cpu_seconds() - cpu_before

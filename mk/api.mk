@@ -36,7 +36,7 @@ $(API_BUILD)/sample-model/model.json: $(VENV_STAMP)
 
 api-sample-model: $(API_BUILD)/sample-model/model.json ## fit the small stand-in model on data/sample (build/api/sample-model)
 
-loadtest: $(VENV_STAMP) ## bounded wrk load test on loopback (~3 min); writes docs/load-test.md
+loadtest: $(VENV_STAMP) ## bounded wrk load test on loopback, with a slow-client round (9 min on a busy 2-core machine); writes docs/load-test.md
 	@command -v wrk >/dev/null 2>&1 || { echo "make loadtest: installing wrk (Debian package)"; \
 	  apt-get update -qq && apt-get install -y -qq wrk; }
 	@if [ "$(API_DEMO_MODEL)" = "$(API_BUILD)/sample-model" ]; then $(MAKE) --no-print-directory api-sample-model; fi

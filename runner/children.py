@@ -9,9 +9,7 @@ in order. Children also ask the kernel to send them SIGTERM when the loop dies
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
-import ctypes.util
 import os
 import signal
 import time
@@ -20,13 +18,23 @@ from collections.abc import Callable
 _PR_SET_PDEATHSIG = 1
 
 
+def _lookup_prctl() -> Callable[..., int] | None:
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl  # type: ignore[no-any-return]
+    except (OSError, AttributeError):
+        return None
+
+
+#: libc's prctl, looked up at import: ``die_with_parent`` runs between fork and exec, where
+#: loading a library is unsafe.
+_PRCTL = _lookup_prctl()
+
+
 def die_with_parent(sig: int = signal.SIGTERM) -> None:
-    """Have the kernel send ``sig`` to this process when its parent dies (Linux; no-op elsewhere)."""
-    name = ctypes.util.find_library("c")
-    if not name:
-        return
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(name, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
+    """Have the kernel send ``sig`` to this process when its parent dies (Linux; no-op elsewhere).
+    Safe as a ``preexec_fn``. (runner/workers.py has the SIGKILL variant for stage processes.)"""
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
 
 
 def signal_group(pgid: int, sig: int) -> bool:
@@ -38,6 +46,34 @@ def signal_group(pgid: int, sig: int) -> bool:
     except PermissionError:
         return False
     return True
+
+
+def _descendant_groups(pid: int) -> set[int]:
+    """Process groups of every descendant of ``pid`` (from /proc: a job's workers run in a group
+    of their own, led by its guard, runner/workers.py ``GroupGuard``)."""
+    parents: dict[int, list[tuple[int, int]]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", encoding="ascii", errors="replace") as fh:
+                fields = fh.read().rpartition(")")[2].split()
+        except OSError:
+            continue
+        parents.setdefault(int(fields[1]), []).append((int(entry.name), int(fields[2])))
+    groups, pending = set(), [pid]
+    while pending:
+        for child, pgid in parents.get(pending.pop(), []):
+            groups.add(pgid)
+            pending.append(child)
+    return groups
+
+
+def signal_tree(pgid: int, sig: int) -> bool:
+    """Send ``sig`` to group ``pgid`` (led by its first process) and to every process group its
+    descendants are in; False if the group is gone."""
+    groups = {pgid, *_descendant_groups(pgid)}
+    return any([signal_group(group, sig) for group in sorted(groups)])
 
 
 def group_alive(pgid: int) -> bool:

@@ -9,21 +9,22 @@ benchmarks: ``main(["--state", "/tmp/pfs", "run"])``.
 from __future__ import annotations
 
 import argparse
-import json
+import contextlib
+import errno
 import os
-import shutil
 import sys
 from typing import Any
 
-from runner import pipelines
+from runner import cli_commits, cli_files, cli_jobs, pipelines
 from runner.cli_output import human_size, print_json, table
 from runner.cli_parser import build_parser, parse_target
 from runner.datums import UnsupportedInput
 from runner.debug import stage_datum
+from runner.fsck import fsck
+from runner.gc import collect_garbage, removing_failed_put
 from runner.graph import mermaid
 from runner.jobs import JobFailed, last_line, run_pipelines
 from runner.loop import up
-from runner.records import JobRecord
 from runner.spec import Spec, SpecError, load_specs
 from runner.state import State, StateError
 
@@ -63,7 +64,8 @@ def cmd_create_repo(args: argparse.Namespace, state: State) -> int:
 def cmd_put_file(args: argparse.Namespace, state: State) -> int:
     repo, branch, path = parse_target(args.target)
     # the files are stored without a lock; put_file holds the commit lock only to commit
-    created, commit = pipelines.put_input_file(state, repo, branch, path, args.file, args.recursive)
+    with removing_failed_put(state):
+        created, commit = pipelines.put_input_file(state, repo, branch, path, args.file, args.recursive)
     if created:
         _say(f"created repo {repo}")
     if commit is None:
@@ -114,23 +116,8 @@ def _list_commit(args: argparse.Namespace, state: State) -> None:
     print(table(rows), end="")
 
 
-def _list_job(args: argparse.Namespace, state: State) -> None:
-    jobs = list(reversed(state.list_jobs(args.pipeline)))
-    if args.json:
-        print_json([j.to_json() for j in jobs])
-        return
-    rows = [["JOB", "PIPELINE", "STARTED", "STATE", "DATUMS", "PROCESSED", "SKIPPED", "FAILED", "SECONDS"]]
-    for j in jobs:
-        d = j.datums
-        rows.append(
-            [j.id, j.pipeline, j.started, j.observed_state().value, str(d.total), str(d.processed),
-             str(d.skipped), str(d.failed), "" if j.seconds is None else str(j.seconds)]
-        )  # fmt: skip
-    print(table(rows), end="")
-
-
 def _list_datum(args: argparse.Namespace, state: State) -> None:
-    datums = state.datum_list(_job_of(state, args.target).id)
+    datums = state.datum_list(cli_jobs.job_of(state, args.target).id)
     if args.json:
         print_json([d.to_json() for d in datums])
         return
@@ -154,19 +141,14 @@ def _list_pipeline(args: argparse.Namespace, state: State) -> None:
     print(table(rows), end="")
 
 
-def _list_file(args: argparse.Namespace, state: State) -> None:
-    repo, branch, path = parse_target(args.target)
-    entries = state.list_folder(repo, branch, path)
-    print(table([["NAME", "TYPE", "SIZE"]] + [[e.path, e.kind, human_size(e.size)] for e in entries]), end="")
-
-
 LISTERS = {
     "repo": _list_repo,
     "commit": _list_commit,
-    "job": _list_job,
+    "job": cli_jobs.list_job,
+    "branch": cli_commits.list_branch,
     "datum": _list_datum,
     "pipeline": _list_pipeline,
-    "file": _list_file,
+    "file": cli_files.list_file,
 }
 
 
@@ -175,13 +157,11 @@ def cmd_list(args: argparse.Namespace, state: State) -> int:
     return 0
 
 
-def _job_of(state: State, target: str) -> JobRecord:
-    """``PIPELINE`` (latest job), ``PIPELINE@JOB`` or ``JOB``."""
-    name, _, ref = target.partition("@")
-    if ref:
-        return state.job(ref)
-    jobs = state.list_jobs(name)
-    return jobs[-1] if jobs else state.job(name)
+INSPECTORS = {
+    "job": cli_jobs.inspect_job,
+    "datum": cli_jobs.inspect_datum,
+    "file": cli_files.inspect_file_verb,
+}
 
 
 def cmd_inspect(args: argparse.Namespace, state: State) -> int:
@@ -196,47 +176,10 @@ def cmd_inspect(args: argparse.Namespace, state: State) -> int:
         print("provenance:" + ("" if doc["provenance"] else " (none: an input commit)"))
         for p in doc["provenance"]:
             print(f"  {p['repo']}@{p['commit']}")
-    elif args.noun == "job":
-        job = state.job(args.job).to_json()
-        if args.json:
-            print_json(job)
-            return 0
-        for key, value in job.items():
-            print(f"{key + ':':<15} {json.dumps(value) if isinstance(value, (dict, list)) else value}")
+    elif args.noun in INSPECTORS:
+        return INSPECTORS[args.noun](args, state)
     else:
         print_json(state.pipeline(args.pipeline).to_json())
-    return 0
-
-
-def cmd_get_file(args: argparse.Namespace, state: State) -> int:
-    repo, ref, path = parse_target(args.target)
-    manifest = state.manifest(repo, state.resolve_commit(repo, ref))
-    if path not in manifest:
-        folder = any(p.startswith(path.rstrip("/") + "/") for p in manifest)
-        why = "is a folder (see: python -m runner list file)" if folder else "no such file"
-        raise StateError(f"{args.target}: {why}")
-    src = state.objects.path(manifest[path][0])
-    if args.output:
-        shutil.copyfile(src, args.output)
-    else:
-        with open(src, "rb") as fh:
-            shutil.copyfileobj(fh, sys.stdout.buffer)
-        sys.stdout.buffer.flush()
-    return 0
-
-
-def cmd_logs(args: argparse.Namespace, state: State) -> int:
-    if args.job:
-        job = state.job(args.job)
-    else:
-        jobs = state.list_jobs(args.pipeline)
-        if not jobs:
-            raise StateError("no jobs yet" + (f" for pipeline {args.pipeline}" if args.pipeline else ""))
-        job = jobs[-1]
-    with open(state.job_dir(job.id) / "job.log", encoding="utf-8") as fh:
-        for line in fh:
-            if not args.datum or line.startswith(args.datum):
-                sys.stdout.write(line)
     return 0
 
 
@@ -304,19 +247,63 @@ def cmd_debug_datum(args: argparse.Namespace, state: State) -> int:
     return 0 if ok else 1
 
 
+def cmd_fsck(args: argparse.Namespace, state: State) -> int:
+    # a repair must not race a job's or a put's writes: it also holds the jobs lock
+    with state.jobs_locked("fsck") if args.repair else contextlib.nullcontext(), state.locked():
+        report = fsck(state, repair=args.repair)
+    for line in report.repaired:
+        _say(f"repaired: {line}")
+    for problem in report.problems:
+        print(f"runner fsck: {problem.line()}", file=sys.stderr)
+    for note in report.notes:
+        _say(f"note: {note}")
+    _say(report.summary())
+    return 0 if report.ok else 1
+
+
+def cmd_gc(args: argparse.Namespace, state: State) -> int:
+    # no job may be writing outputs not yet committed; collect_garbage refuses while a put runs
+    with state.jobs_locked("gc"), state.locked():
+        result = collect_garbage(state)
+    _say(
+        f"gc: removed {result.objects_removed} unreferenced object(s) ({human_size(result.bytes_freed)}) "
+        f"and {result.temporaries_removed} temporary file(s); {result.objects_kept} objects kept"
+    )
+    return 0
+
+
+def _os_error_line(exc: OSError) -> str:
+    """One line for a failed read or write of the state folder (read-only, full disk, ...)."""
+    where = exc.filename or "the state folder"
+    hints = {
+        errno.ENOSPC: "the disk is full: free some space, then run: python -m runner gc",
+        errno.EDQUOT: "the disk quota is exhausted: free some space, then run: python -m runner gc",
+        errno.EROFS: "the file system is read-only: use a writable --state folder",
+        errno.EACCES: "permission denied: use a --state folder you can write",
+        errno.EPERM: "operation not permitted: use a --state folder you can write",
+    }
+    hint = hints.get(exc.errno or 0, "nothing was committed; fix the cause and run the verb again")
+    return f"{where}: {exc.strerror or exc}; {hint}"
+
+
 HANDLERS = {
     "create": lambda a, s: cmd_create_repo(a, s) if a.noun == "repo" else cmd_create_update(a, s),
     "update": cmd_create_update,
     "put": cmd_put_file,
     "list": cmd_list,
     "inspect": cmd_inspect,
-    "get": cmd_get_file,
-    "logs": cmd_logs,
+    "get": cli_files.get_file,
+    "glob": cli_files.glob_file,
+    "diff": cli_files.diff_file,
+    "wait": cli_commits.wait_commit_verb,
+    "logs": cli_jobs.logs,
     "delete": cmd_delete,
     "run": cmd_run,
     "up": cmd_up,
     "graph": cmd_graph,
     "debug": cmd_debug_datum,
+    "fsck": cmd_fsck,
+    "gc": cmd_gc,
 }
 
 
@@ -341,6 +328,9 @@ def main(argv: list[str] | None = None) -> int:
         print("runner: interrupted; finished datums are kept and reused by the next run", file=sys.stderr)
         return 130
     except BrokenPipeError:
+        return 1
+    except OSError as exc:  # the state folder cannot be written or read (read-only, full, removed)
+        print(f"runner: {_os_error_line(exc)}", file=sys.stderr)
         return 1
 
 

@@ -43,7 +43,15 @@ EXAMPLES = {
     "list datum": "python -m runner list datum ingest            (the pipeline's latest job)\n"
     "  python -m runner list datum ingest@3f2a9c  (a job id or prefix)",
     "list pipeline": "python -m runner list pipeline",
-    "list file": "python -m runner list file ingest@master:/stocks",
+    "list file": "python -m runner list file ingest@master:/stocks\n"
+    "  python -m runner list file 'raw@master:/stocks/A*'   (a glob pattern, as glob file)",
+    "list branch": "python -m runner list branch raw",
+    "glob file": "python -m runner glob file 'raw@master:/*/A*.csv'",
+    "inspect file": "python -m runner inspect file raw@master:/stocks/AAPL.csv",
+    "inspect datum": "python -m runner inspect datum ingest 0a1b2c3d4e5f6071  (PIPELINE[@JOB] or JOB)",
+    "diff file": "python -m runner diff file raw@master          (against its parent commit)\n"
+    "  python -m runner diff file raw@master:/stocks raw@3f2a9c",
+    "wait commit": "python -m runner wait commit raw@master   (returns when everything downstream is done)",
     "inspect commit": "python -m runner inspect commit train@master --json",
     "inspect job": "python -m runner inspect job 3f2a9c",
     "inspect pipeline": "python -m runner inspect pipeline ingest",
@@ -57,6 +65,8 @@ EXAMPLES = {
     "up": "python -m runner up --port 8000   (Ctrl-C stops; put file in another terminal)",
     "graph": "python -m runner graph -f specs/ > dag.mmd",
     "debug datum": "python -m runner debug datum 3f2a9c 0a1b2c3d4e5f6071",
+    "fsck": "python -m runner fsck\n  python -m runner fsck --repair",
+    "gc": "python -m runner gc",
 }
 
 
@@ -127,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-f", "--file", required=True, type=Path, help="file, folder or .zip archive")
     p.add_argument("-r", "--recursive", action="store_true", help="put every file below a folder")
 
-    lst = verb("list", "list repos, commits, jobs, datums, pipelines or files")
+    lst = verb("list", "list repos, branches, commits, jobs, datums, pipelines or files")
     p = sub(lst, "list", "repo", "list repos with their head commit")
     p.add_argument("--json", action="store_true")
     p = sub(lst, "list", "commit", "list the commits of REPO[@BRANCH], newest first")
@@ -141,10 +151,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p = sub(lst, "list", "pipeline", "list pipelines")
     p.add_argument("--json", action="store_true")
-    p = sub(lst, "list", "file", "list files at REPO@BRANCH:/PATH")
+    p = sub(lst, "list", "file", "list files at REPO@BRANCH:/PATH (a PATH with *?[{ is a glob pattern)")
     p.add_argument("target", metavar="REPO@BRANCH:/PATH")
+    p = sub(lst, "list", "branch", "list the branches of REPO with their head commits")
+    p.add_argument("repo")
+    p.add_argument("--json", action="store_true")
 
-    inspect = verb("inspect", "show one commit, job or pipeline")
+    glob = verb("glob", "list the files and folders matching a glob pattern")
+    p = sub(glob, "glob", "file", "files and folders of REPO@BRANCH matching PATTERN (pfs's glob rules)")
+    p.add_argument("target", metavar="REPO@BRANCH:PATTERN")
+    p.add_argument("--json", action="store_true")
+
+    diff = verb("diff", "compare the files of two commits")
+    p = sub(diff, "diff", "file", "paths added, deleted or changed from OLD (default: NEW's parent) to NEW")
+    p.add_argument("new", metavar="NEW=REPO@REF[:/PATH]")
+    p.add_argument("old", metavar="OLD=REPO@REF", nargs="?")
+    p.add_argument("--json", action="store_true")
+
+    wait = verb("wait", "wait for a commit and everything downstream of it")
+    p = sub(wait, "wait", "commit", "return when every pipeline downstream of REPO@REF has processed it")
+    p.add_argument("target", metavar="REPO@BRANCH|REPO@COMMIT")
+    p.add_argument("--timeout", type=float, help="give up after this many seconds (exit 1)")
+    p.add_argument("--json", action="store_true")
+
+    inspect = verb("inspect", "show one commit, job, pipeline, file or datum")
     p = sub(inspect, "inspect", "commit", "show a commit and its provenance (REPO@BRANCH or REPO@COMMIT)")
     p.add_argument("target", metavar="REPO@BRANCH|REPO@COMMIT")
     p.add_argument("--json", action="store_true", help="one JSON object")
@@ -153,6 +183,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p = sub(inspect, "inspect", "pipeline", "show a pipeline's spec and state")
     p.add_argument("pipeline")
+    p = sub(inspect, "inspect", "file", "show a file (size, content hash) or a folder of REPO@REF:/PATH")
+    p.add_argument("target", metavar="REPO@REF:/PATH")
+    p.add_argument("--json", action="store_true")
+    p = sub(inspect, "inspect", "datum", "show one datum of a job: its state, inputs, files, hash")
+    p.add_argument("job", metavar="PIPELINE[@JOB]|JOB")
+    p.add_argument("datum", help="datum id or prefix (list datum)")
+    p.add_argument("--json", action="store_true")
 
     get = verb("get", "read a file of a commit")
     p = sub(get, "get", "file", "print a file of REPO@BRANCH:/PATH (or write it with -o)")
@@ -184,6 +221,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = single("graph", "print the DAG of the specs as Mermaid flowchart text")
     p.add_argument("-f", "--file", type=Path, help="spec file or folder (default: the created pipelines)")
+
+    p = single("fsck", "check every record and re-hash every committed file (exit 1 on any problem)")
+    p.add_argument("--repair", action="store_true", help="fix what can be fixed, mark what cannot")
+    single("gc", "remove objects no commit or datum cache references, and interrupted verbs' temporaries")
 
     debug = verb("debug", "re-run one datum of a job, as run runs it")
     p = sub(

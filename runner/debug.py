@@ -13,7 +13,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from runner.datums import Datum, compute_datums
+from runner.datums import Datum, compute_datums, input_tree
 from runner.jobs import job_config, task_inputs
 from runner.records import JobRecord
 from runner.state import State, StateError
@@ -47,8 +47,8 @@ def find_datum(state: State, job: JobRecord, prefix: str) -> Datum:
     """The datum of ``job`` whose id starts with ``prefix``."""
     spec = state.pipeline(job.pipeline).spec
     heads = job.heads
-    manifests = {repo: state.manifest(repo, commit) for repo, commit in heads.items()}
-    datums = compute_datums(spec.input, heads, manifests, "") if spec.input else []
+    manifests = {repo: state.files(repo, commit) for repo, commit in heads.items()}
+    datums = compute_datums(input_tree(spec), heads, manifests, "") if spec.input else []
     matches = [d for d in datums if d.id.startswith(prefix)]
     if len(matches) != 1:
         raise StateError(

@@ -7,15 +7,17 @@ pipelines and the heads of their input branches, and:
   does, unless a job of that pipeline is running (the next job takes the newest heads when it
   ends) or its last job failed on exactly these inputs (a failed job prints one line and the loop
   keeps watching; a new commit or spec tries again);
-- runs independent jobs at the same time, each in a process group of its own (the job process
-  and its workers), within a budget of cores (``--cores``, default every core): a job is granted
+- runs independent jobs at the same time, each in a process of its own (in a process group of its
+  own; its workers are in their guard's group, runner/workers.py), within a budget of cores
+  (``--cores``, default every core): a job is granted
   ``min(budget, max(parallelismSpec, resourceRequests.cpu))`` cores, gets that many workers at
   most and ``OMP_NUM_THREADS`` set to it, and starts only when that many are free;
 - gives the cores to the critical path first: a pipeline is *critical* when a service pipeline
   reads its output, directly or further down (ingest, features, train for serve); the others
   (evaluate) are *background*. Pending work is taken in the order critical before background,
-  then upstream before downstream; a critical job that lacks cores pauses (SIGSTOP) running
-  background jobs until it has them, and they resume (SIGCONT) when cores are free again;
+  then upstream before downstream; a critical job that lacks cores pauses (SIGSTOP to the job's
+  process groups) running background jobs until it has them, and they resume (SIGCONT) when
+  cores are free again;
   background jobs also run at ``BACKGROUND_NICE``, so they get only what the rest leaves;
 - keeps each service pipeline running and reloads it on a new input commit (services.py).
 
@@ -37,7 +39,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Any, TextIO
 
-from runner.children import die_with_parent, signal_group, stop_group
+from runner.children import die_with_parent, signal_tree, stop_group
 from runner.jobs import JobOutcome, input_heads, needs_job, run_job, topo_order
 from runner.records import PipelineRecord
 from runner.services import Service, ServiceError
@@ -109,15 +111,11 @@ def _job_main(
     cwd: str,
     cores: int,
     background: bool,
-    inherited_fds: tuple[int, ...],
 ) -> None:
     """A job's process: its own process group, its priority and thread budget, then ``run_job``."""
     with contextlib.suppress(OSError):
         os.setpgid(0, 0)
     die_with_parent()
-    for fd in inherited_fds:  # the loop's locks: only the loop holds them
-        with contextlib.suppress(OSError):
-            os.close(fd)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the loop decides what Ctrl-C stops
 
     def stop(_signum: int, _frame: Any) -> None:
@@ -242,7 +240,7 @@ class Loop:
                 break  # strict priority: nothing of a lower rank jumps ahead of this one
             if isinstance(item, RunningJob):
                 item.paused = False
-                signal_group(item.pgid, signal.SIGCONT)
+                signal_tree(item.pgid, signal.SIGCONT)
                 self._say(f"{item.pipeline}: job resumed ({item.cores} core(s) free)")
             else:
                 record, heads = item
@@ -257,7 +255,7 @@ class Loop:
         for job in sorted(background, key=lambda j: j.started, reverse=True):
             if cores <= 0:
                 return
-            if signal_group(job.pgid, signal.SIGSTOP):
+            if signal_tree(job.pgid, signal.SIGSTOP):
                 job.paused = True
                 cores -= job.cores
                 self._say(
@@ -279,7 +277,6 @@ class Loop:
                 self.cwd,
                 cores,
                 not critical,
-                self.state.lock_fds,
             ),
             name=f"job-{spec.name}",
         )
@@ -353,6 +350,8 @@ class Loop:
     def stop(self) -> None:
         """Stop every job (recorded killed, finished datums kept) and every service started."""
         for name, job in list(self.running.items()):
+            if job.paused:  # its workers' group too, so they can stop
+                signal_tree(job.pgid, signal.SIGCONT)
             stop_group(
                 job.pgid, lambda seconds, p=job.process: p.join(seconds) or not p.is_alive(), JOB_STOP_TIMEOUT
             )

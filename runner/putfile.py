@@ -85,12 +85,18 @@ def put_file(
     state.require_repo(repo)
     added = collect_source(state.objects, source, target, recursive)
     with state.locked():
-        current = state.manifest(repo, state.head(repo, branch))
+        head = state.head(repo, branch)
+        current = state.manifest(repo, head)
         merged: dict[str, Blob] = dict(current)
         merged.update(added)
         _check_file_dir_clash(merged)
+        if head is not None:  # the files kept from the head must be as committed (a re-put restores them)
+            state.verify(repo, head, merged)
         if merged == current:
             return None
+        missing = [path for path, (digest, _size) in added.items() if not state.objects.has(digest)]
+        if missing:  # the recovery of a killed put removed an object this one found stored
+            raise StateError(f"{missing[0]}: its stored copy was removed meanwhile; put the files again")
         return state.make_commit(repo, branch, merged, description=f"put file {source}")
 
 

@@ -2,16 +2,23 @@
 
     python -m api.devtools.loadtest --model MODEL_DIR [--out docs/load-test.md] [--duration 6]
 
-What it does, in order (about 2-3 minutes):
+What it does, in order (9 minutes on a busy 2-core machine; the slow-client round against the
+stock sync worker alone waits up to 5 s for each of its normal requests):
 1. records the machine (cores, memory, CPU, Python, versions) and what else is using the CPU;
 2. starts gunicorn (api/gunicorn_conf.py; WORKERS/THREADS as given) on a free 127.0.0.1 port and
    runs wrk (one thread, keep-alive) against /healthz (the server's ceiling: no model, no
    parsing) and /predict (64 different rows, cycled) at 1, 16 and 64 connections;
-3. a sweep of worker settings at 16 connections (sync and gthread workers);
-4. a profile of the workers under /predict load (cProfile on each thread's CPU clock, enabled
+3. a sweep of worker settings at 16 connections: the API's worker (api/worker.py) with 1, 2 and 4
+   threads, and gunicorn's stock sync and gthread workers (the configuration before it);
+4. the slow-client round: 50 clients trickle request headers (one byte every 2 s) while normal
+   /predict requests run, one after another and under wrk, against the API's worker and against
+   gunicorn's sync worker (the old default): answered within 1 s, and requests/s; and the
+   throughput cost of the fix without slow clients: both servers up at once, wrk alternating
+   between them, requests/s of each run;
+5. a profile of the workers under /predict load (cProfile on each thread's CPU clock, enabled
    by API_PROFILE_DIR in the gunicorn config), split into inference, validation, Flask,
    gunicorn and socket time, plus an in-process timing of one prediction without profiler;
-5. writes the Markdown report, every number taken from this run's output.
+6. writes the Markdown report, every number taken from this run's output.
 """
 
 from __future__ import annotations
@@ -35,15 +42,29 @@ from typing import Any
 
 import numpy as np
 
-from api.devtools.server import running_server
+from api.devtools.server import Server, running_server
+from api.devtools.slow_clients import SlowClients
 from api.model import load_model
 
 log = logging.getLogger("loadtest")
 
 WRK_SCRIPT = Path(__file__).with_name("wrk_report.lua")
 CONNECTIONS = (1, 16, 64)
-#: Worker settings compared at 16 connections: (label, workers, threads).
-SWEEP = (("sync, 2 workers", 2, 1), ("sync, 4 workers", 4, 1), ("gthread 2x2", 2, 2), ("gthread 2x4", 2, 4))
+#: gunicorn's command-line override that restores the worker class used before api/worker.py.
+OLD_WORKER = ("--worker-class", "sync")
+#: Worker settings compared at 16 connections: (label, workers, threads, extra gunicorn arguments).
+SWEEP: tuple[tuple[str, int, int, tuple[str, ...]], ...] = (
+    ("API worker 2x1", 2, 1, ()),
+    ("API worker 2x2", 2, 2, ()),
+    ("API worker 2x4", 2, 4, ()),
+    ("stock sync, 2 workers (before)", 2, 1, OLD_WORKER),
+    ("stock gthread 2x4", 2, 4, ("--worker-class", "gthread")),
+)
+#: The slow-client round: trickling connections, their pace, and the normal requests beside them.
+SLOW_CLIENTS = 50
+SLOW_INTERVAL_S = 2.0
+SLOW_NORMAL_REQUESTS = 20
+SLOW_GOAL_S = 1.0
 GOAL_RATIO = 0.70
 GOAL_P99_MS = 10.0
 
@@ -298,15 +319,17 @@ def render(ctx: dict[str, Any]) -> str:
             f"| {label} | {health.rps:,.0f} | {pred.rps:,.0f} | {pred.rps / health.rps:.0%} | "
             f"{pred.p99_ms:.2f} | {health.errors + pred.errors} |"
         )
+    lines += _render_slow(ctx)
     lines += [
         "",
         "## Where a request's time goes",
         "",
         f"cProfile in each worker thread (API_PROFILE_DIR, each thread's CPU clock) in a {ctx['duration']} s",
-        "`/predict` run at 16 connections, for the served settings and for the other worker class. Sync",
-        "workers run each request on the worker's one thread; gthread workers hand each request from the",
-        "event loop to a pool thread and back. Microseconds of worker CPU per request, and share. The",
-        "profiler inflates Python-heavy parts more than C calls; the split, not the total, is the point.",
+        "`/predict` run at 16 connections, for the served settings and for gunicorn's stock sync worker",
+        "(before). The sync worker runs each request on its one thread; the API worker reads it in the",
+        "event loop and hands it to a pool thread and back. Microseconds of worker CPU per request, and",
+        "share. The profiler inflates Python-heavy parts more than C calls; the split, not the total,",
+        "is the point.",
         "",
         "| part | " + " | ".join(f"{label}: us | share" for label, _ in ctx["profiles"]) + " |",
         "|---|" + "---:|---:|" * len(ctx["profiles"]),
@@ -349,12 +372,12 @@ def render(ctx: dict[str, Any]) -> str:
         "  per-round numbers and the process list above); with gthread workers a request can also wait",
         "  for the GIL behind another thread of its worker (`GIL_SWITCH_INTERVAL` sets Python's switch",
         "  interval, 5 ms by default).",
-        "- Worker class: sync workers (the default, `THREADS=1`) answer one request per connection and",
-        "  wait for the client to close it (gunicorn's graceful close), so each request pays a connect",
-        "  and a close, but a worker never hands a request between threads nor waits for the GIL: the",
-        "  steadiest p99. gthread workers (`THREADS>1`) keep connections alive and reach more requests/s",
-        "  on the trivial endpoint, at the price of the hand-off and GIL waits shown above and a longer",
-        "  tail; they are the better choice when clients are slow and no buffering proxy is in front.",
+        "- Worker class: every configuration serves with `api/worker.py`, gunicorn's gthread worker with",
+        "  each request read whole in its selector loop before a pool thread runs the app (keep-alive,",
+        "  `THREADS` pool threads, default 1). A slow or idle client costs a buffer on the selector, not",
+        "  a worker: see the slow-client round. gunicorn's stock sync worker (the default before) never",
+        "  hands a request between threads, but one client that trickles its headers holds a whole",
+        "  worker; the sweep and the profile show what the hand-off costs against it.",
         "- wrk runs on the same cores: part of every number is the load generator's CPU; on a dedicated",
         "  server the ceiling is higher.",
         "- Next steps, in order of expected gain: gunicorn's C HTTP parser (`pip install gunicorn[fast]`,",
@@ -364,6 +387,52 @@ def render(ctx: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _render_slow(ctx: dict[str, Any]) -> list[str]:
+    served, before = ctx["slow"]
+    cost: CostRounds = ctx["cost"]
+    median_ratio = float(np.median(cost.ratios))
+    change = f"{1 - median_ratio:.0%} fewer" if median_ratio < 1 else f"{median_ratio - 1:.0%} more"
+    lines = [
+        "",
+        "### Slow clients",
+        "",
+        f"{SLOW_CLIENTS} connections send a request head one byte every {SLOW_INTERVAL_S:.0f} s "
+        "(`api/devtools/slow_clients.py`; a connection the server closes is opened again), while "
+        f"{SLOW_NORMAL_REQUESTS} normal `/predict` requests run one after another (a new connection each, "
+        f"5 s timeout), then wrk for {ctx['duration']} s at 16 connections. Goal: every normal request "
+        f"answered within {SLOW_GOAL_S:.0f} s.",
+        "",
+        "| server | slow connections open | answered within 1 s | worst s | wrk `/predict` req/s "
+        "| wrk errors | slow reconnects (408/closed) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in (served, before):
+        lines.append(
+            f"| {r.label} | {r.slow_open} | {r.answered_in_goal} of {r.asked} | {r.worst_s:.2f} | "
+            f"{r.wrk.rps:,.0f} | {r.wrk.errors} | {r.slow_reconnects} |"
+        )
+    met = served.answered_in_goal == served.asked
+    lines += [
+        "",
+        f"Goal with the served configuration: **{'met' if met else 'not met'}**.",
+        "",
+        "Throughput cost of the fix, without slow clients: both servers running at once, wrk "
+        f"(16 connections, {ctx['duration']} s, `/predict`) alternating between them {len(cost.ratios)} "
+        "times so both see the same background load. Requests/s, served worker against stock sync: "
+        + "; ".join(
+            f"{new:,.0f} vs {old:,.0f}" for new, old in zip(cost.served_rps, cost.before_rps, strict=True)
+        )
+        + f". Ratios {min(cost.ratios):.2f} to {max(cost.ratios):.2f}, median {median_ratio:.2f}: in the "
+        f"median round the served configuration answers {change} requests/s"
+        + (
+            " (the rounds disagree on the sign: on this shared machine the difference is within the noise)."
+            if min(cost.ratios) < 1 < max(cost.ratios)
+            else "."
+        ),
+    ]
+    return lines
 
 
 def _goal(main: list[WrkResult]) -> dict[str, Any]:
@@ -385,6 +454,99 @@ def _goal(main: list[WrkResult]) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class SlowRound:
+    """Normal requests beside trickling clients, for one server configuration."""
+
+    label: str
+    answered_in_goal: int
+    asked: int
+    worst_s: float
+    wrk: WrkResult
+    slow_open: int
+    slow_reconnects: int
+
+
+def _timed_requests(server: Server, paths: list[str], count: int) -> list[float]:
+    """Seconds each of ``count`` sequential GETs took (a new connection each; 5 s timeout = 5 s)."""
+    import urllib.error
+    import urllib.request
+
+    took = []
+    for i in range(count):
+        start = time.monotonic()
+        try:
+            with urllib.request.urlopen(server.url + paths[i % len(paths)], timeout=5) as answer:
+                answer.read()
+            took.append(time.monotonic() - start)
+        except (OSError, urllib.error.URLError):
+            took.append(max(5.0, time.monotonic() - start))
+    return took
+
+
+@dataclass(frozen=True)
+class CostRounds:
+    """``/predict`` requests/s of the served worker and of the stock sync worker, run by run, alternating."""
+
+    served_rps: list[float]
+    before_rps: list[float]
+
+    @property
+    def ratios(self) -> list[float]:
+        return [new / old for new, old in zip(self.served_rps, self.before_rps, strict=True)]
+
+
+def throughput_cost(model_dir: Path, workers: int, threads: int, duration: int, rounds: int) -> CostRounds:
+    """Both servers up at once; wrk at 16 connections alternates between them ``rounds`` times."""
+    paths = predict_paths()
+    served: list[float] = []
+    before: list[float] = []
+    with (
+        running_server(model_dir, workers=workers, threads=threads) as new,
+        running_server(model_dir, workers=workers, threads=1, gunicorn_args=OLD_WORKER) as old,
+    ):
+        for _ in range(rounds):
+            served.append(run_wrk(new.url, paths, 16, duration).rps)
+            before.append(run_wrk(old.url, paths, 16, duration).rps)
+            log.info(
+                "throughput cost round: served %.0f req/s, stock sync %.0f req/s", served[-1], before[-1]
+            )
+    return CostRounds(served, before)
+
+
+def slow_client_round(
+    model_dir: Path, label: str, workers: int, threads: int, gunicorn_args: tuple[str, ...], duration: int
+) -> SlowRound:
+    """50 trickling clients, then sequential normal requests, then a wrk run, all while they trickle."""
+    paths = predict_paths()
+    hold_s = 3 + SLOW_NORMAL_REQUESTS * 5 + duration + 10  # ends on its own even if every request waits
+    with (
+        running_server(model_dir, workers=workers, threads=threads, gunicorn_args=gunicorn_args) as server,
+        SlowClients(
+            "127.0.0.1", server.port, count=SLOW_CLIENTS, interval=SLOW_INTERVAL_S, duration=hold_s
+        ) as slow,
+    ):
+        time.sleep(SLOW_INTERVAL_S + 0.5)  # every slow client has begun and sent another byte
+        slow_open = slow.open_now()
+        took = _timed_requests(server, paths, SLOW_NORMAL_REQUESTS)
+        wrk = run_wrk(server.url, paths, 16, duration)
+        reconnects = slow.reconnects
+    result = SlowRound(
+        label, sum(t < SLOW_GOAL_S for t in took), len(took), max(took), wrk, slow_open, reconnects
+    )
+    log.info(
+        "slow clients, %s: %d of %d within %.0f s (worst %.2f s), wrk %.0f req/s, %d errors",
+        label,
+        result.answered_in_goal,
+        result.asked,
+        SLOW_GOAL_S,
+        result.worst_s,
+        wrk.rps,
+        wrk.errors,
+    )
+    return result
+
+
 def run(
     model_dir: Path, out: Path, duration: int, workers: int, threads: int, model_note: str, rounds: int = 3
 ) -> dict[str, Any]:
@@ -397,8 +559,7 @@ def run(
         "model_dir": str(model_dir),
         "model_note": model_note,
         "duration": duration,
-        "settings": f"{workers} workers, "
-        + ("sync worker class" if threads == 1 else f"gthread worker class, {threads} threads each"),
+        "settings": f"{workers} workers x {threads} thread{'s' if threads > 1 else ''} (api/worker.py)",
     }
     ctx["before"] = other_load({os.getpid()})
     main: list[WrkResult] = []
@@ -421,24 +582,37 @@ def run(
                     for h, p in zip(by_endpoint["/healthz"], by_endpoint["/predict"], strict=True)
                 ]
     ctx["main"] = main
+    ctx["workers"] = workers
+    ctx["threads"] = threads
     ctx["spread"] = spread
     ctx["rounds"] = rounds
     ctx["goal"] = _goal(main)
     sweep = []
-    for label, sweep_workers, sweep_threads in SWEEP:
-        with running_server(model_dir, workers=sweep_workers, threads=sweep_threads) as server:
+    for label, sweep_workers, sweep_threads, extra in SWEEP:
+        with running_server(
+            model_dir, workers=sweep_workers, threads=sweep_threads, gunicorn_args=extra
+        ) as server:
             health = run_wrk(server.url, paths["/healthz"], 16, max(3, duration // 2))
             pred = run_wrk(server.url, paths["/predict"], 16, max(3, duration // 2))
         log.info("%s: healthz %.0f/s, predict %.0f/s, p99 %.2f ms", label, health.rps, pred.rps, pred.p99_ms)
         sweep.append((label, health, pred))
     ctx["sweep"] = sweep
+    ctx["cost"] = throughput_cost(model_dir, workers, threads, duration, rounds)
+    ctx["slow"] = [
+        slow_client_round(model_dir, f"served: {ctx['settings']}", workers, threads, (), duration),
+        slow_client_round(
+            model_dir, f"before: stock sync, {workers} workers", workers, 1, OLD_WORKER, duration
+        ),
+    ]
     profiles = []
-    # The served settings, and the other worker class for contrast.
-    other = (f"{workers} workers, sync", 1) if threads > 1 else (f"{workers} workers, gthread x2", 2)
-    for label, prof_threads in ((f"served: {ctx['settings']}", threads), other):
+    # The served settings, and gunicorn's stock sync worker (the configuration before) for contrast.
+    other = (f"before: {workers} workers, stock sync", 1, OLD_WORKER)
+    for label, prof_threads, extra in ((f"served: {ctx['settings']}", threads, ()), other):
         with tempfile.TemporaryDirectory(prefix="api-profile-") as prof_dir:
             env = {"API_PROFILE_DIR": prof_dir, "API_PROFILE_CLOCK": "thread"}
-            with running_server(model_dir, workers=workers, threads=prof_threads, env=env) as server:
+            with running_server(
+                model_dir, workers=workers, threads=prof_threads, env=env, gunicorn_args=extra
+            ) as server:
                 run_wrk(server.url, paths["/predict"], 16, duration)
             profiles.append((label, profile_split(Path(prof_dir))))
     ctx["profiles"] = profiles

@@ -17,7 +17,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,8 +91,13 @@ def running_server(
     log_path: Path | None = None,
     env: Mapping[str, str] | None = None,
     startup_timeout: float = 30,
+    gunicorn_args: Sequence[str] = (),
 ) -> Iterator[Server]:
-    """Run gunicorn serving ``model_dir`` on 127.0.0.1 until the block ends."""
+    """Run gunicorn serving ``model_dir`` on 127.0.0.1 until the block ends.
+
+    ``gunicorn_args`` go on gunicorn's command line after the config and override it (the load
+    test's ``--worker-class sync`` round measures the configuration before api/worker.py).
+    """
     port = port or free_port()
     if log_path is None:
         log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"stockpipe-api-{port}.log"
@@ -108,7 +113,7 @@ def running_server(
         **({"MODEL_PROVENANCE": str(provenance)} if provenance else {}),
         **(env or {}),
     }
-    cmd = [sys.executable, "-m", "gunicorn", "--config", GUNICORN_CONF, "api.wsgi:app"]
+    cmd = [sys.executable, "-m", "gunicorn", "--config", GUNICORN_CONF, *gunicorn_args, "api.wsgi:app"]
     with open(log_path, "wb") as log_file:
         process = subprocess.Popen(
             cmd, cwd=REPO_ROOT, env=server_env, stdout=log_file, stderr=subprocess.STDOUT

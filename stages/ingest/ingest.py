@@ -7,6 +7,11 @@ Pachyderm datum, any number by hand) or one price file. ``--meta`` is the metada
 a folder holding ``symbols_valid_meta.csv``. Writes ``<out>/<stocks|etfs>/<SYM>.parquet`` and
 ``<out>/_quality/<stocks|etfs>/<SYM>.json``, each atomically.
 
+A file under ``--prices`` that is not a price file (``stocks/X.CSV``, ``bonds/X.csv``,
+``stocks/sub/X.csv``, a hidden file) or lies in the folder the metadata's ETF flag contradicts
+gets no Parquet file but a record ``<out>/_quality/_not_ingested/<path>.json`` with its reason
+and row count (stages/ingest/not_ingested.py), and a warning line; the summary lists them.
+
 An unreadable price file (wrong header, bytes not UTF-8, wrong field count) is quarantined:
 no Parquet file, a quality record with status ``rejected`` naming the file and line, an
 error line in the log, and a line in the summary; the datum succeeds so the other 8,000
@@ -38,6 +43,7 @@ from stages.ingest.metadata import (
     MetadataError,
     resolve_metadata_path,
 )
+from stages.ingest.not_ingested import NotIngested, Reason, not_ingested, record_path
 from stages.ingest.quality import QualityRecord
 from stages.ingest.symbol_file import SymbolResult, ingest_bytes, nasdaq_symbol_of
 
@@ -67,6 +73,13 @@ class IngestError(Exception):
 class PriceFile:
     path: Path  # where to read it
     rel_path: str  # "<stocks|etfs>/<SYM>.csv"
+    input_name: str = "prices"  # the prices root's folder name: /pfs/<input name> in a datum
+
+    @property
+    def shown(self) -> str:
+        """How records name the file: ``<input>:/<path>``, the same in every run and every datum
+        (the folder a datum is staged in changes from run to run; its path under the input does not)."""
+        return f"{self.input_name}:/{self.rel_path}"
 
 
 @functools.cache
@@ -89,29 +102,100 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parse_args_once(_parser, argv)
 
 
-def find_price_files(prices: Path) -> list[PriceFile]:
-    """Every ``<stocks|etfs>/*.csv`` under ``prices`` (or ``prices`` itself if it is a file)."""
+@dataclass(frozen=True)
+class Inventory:
+    """Everything under the prices root: the price files to ingest and the files that are not."""
+
+    price_files: list[PriceFile]
+    not_ingested: list[NotIngested]
+
+
+def _files_below(folder: str, rel_folder: str) -> list[tuple[Path, str]]:
+    """Every non-folder entry below ``folder`` (any depth), with its path under the prices root."""
+    found = []
+    for here, dirs, names in os.walk(folder):
+        dirs.sort()
+        rel_here = os.path.relpath(here, folder)
+        rel_base = rel_folder if rel_here == "." else f"{rel_folder}/{Path(rel_here).as_posix()}"
+        found += [(Path(here, name), f"{rel_base}/{name}") for name in sorted(names)]
+    return found
+
+
+def _judge(path: Path, rel_path: str, name: str) -> Reason | None:
+    """Why the entry directly in stocks/ or etfs/ is not a price file, or None if it is one."""
+    if name.startswith("."):
+        return Reason.HIDDEN
+    if not path.is_file():
+        return Reason.NOT_REGULAR
+    if name.endswith(".csv"):
+        return None
+    return Reason.EXTENSION_CASE if name.lower().endswith(".csv") else Reason.NOT_CSV
+
+
+def find_price_files(prices: Path) -> Inventory:
+    """Every ``<stocks|etfs>/*.csv`` under ``prices`` (or ``prices`` itself if it is a file), and
+    every other file under it with the reason it is not ingested."""
     if prices.is_file():
-        return [PriceFile(prices, f"{prices.parent.name}/{prices.name}")]
+        return Inventory(
+            [PriceFile(prices, f"{prices.parent.name}/{prices.name}", prices.parent.parent.name)], []
+        )
     if not prices.is_dir():
         raise IngestError(f"{prices}: price folder not found")
     found: list[PriceFile] = []
+    skipped: list[NotIngested] = []
     with os.scandir(prices) as top:
         for entry in sorted(top, key=lambda e: e.name):
-            if entry.name.startswith(".") or entry.name == META_FILE_NAME:
+            if entry.name == META_FILE_NAME and not entry.is_dir():
                 continue  # the metadata lies beside stocks/ and etfs/ when run on a raw folder
-            if entry.name not in CATEGORIES or not entry.is_dir():
-                log.warning("ignoring %s: not a stocks/ or etfs/ folder", entry.path)
+            if not entry.is_dir():
+                reason = Reason.HIDDEN if entry.name.startswith(".") else Reason.UNKNOWN_FOLDER
+                skipped.append(not_ingested(Path(entry.path), entry.name, reason))
+                continue
+            if entry.name not in CATEGORIES:
+                skipped += [
+                    not_ingested(path, rel, Reason.UNKNOWN_FOLDER)
+                    for path, rel in _files_below(entry.path, entry.name)
+                ]
                 continue
             with os.scandir(entry.path) as files:
                 for f in sorted(files, key=lambda e: e.name):
-                    if f.name.startswith("."):
+                    rel = f"{entry.name}/{f.name}"
+                    if f.is_dir():
+                        skipped += [not_ingested(p, r, Reason.TOO_DEEP) for p, r in _files_below(f.path, rel)]
                         continue
-                    if f.name.endswith(".csv") and f.is_file():
-                        found.append(PriceFile(Path(f.path), f"{entry.name}/{f.name}"))
+                    reason = _judge(Path(f.path), rel, f.name)
+                    if reason is None:
+                        found.append(PriceFile(Path(f.path), rel, prices.name))
                     else:
-                        log.warning("ignoring %s: not a .csv file", f.path)
-    return found
+                        skipped.append(not_ingested(Path(f.path), rel, reason))
+    return Inventory(found, skipped)
+
+
+def write_not_ingested(record: NotIngested, out: Path) -> None:
+    """Write the record of a file not ingested (atomically) and say so in the log."""
+    log.warning("%s", record.detail)
+    write_text_atomic(record_path(out, QUALITY_DIR, record.file), record.to_json())
+
+
+def folder_contradiction(price_file: PriceFile, metadata: Metadata) -> NotIngested | None:
+    """The record of a price file whose folder the metadata's ETF flag contradicts, or None.
+
+    One series per symbol (docs/data-quality.md): the flag names the one folder a symbol is
+    read from, so a copy in both stocks/ and etfs/ is never ingested twice, whichever datum
+    runs first and without a datum seeing the other's file.
+    """
+    category, name = price_file.rel_path.split("/", 1)
+    info = metadata.lookup(nasdaq_symbol_of(name))
+    if category not in CATEGORIES or info is None or info.folder is None or info.folder == category:
+        return None
+    flag = "Y" if info.etf else "N"
+    return not_ingested(
+        price_file.path,
+        price_file.rel_path,
+        Reason.FOLDER_CONTRADICTS_METADATA,
+        why=f"the metadata says ETF={flag} for {nasdaq_symbol_of(name)}, so its series is read from "
+        f"{info.folder}/{name} only",
+    )
 
 
 def write_outputs(result: SymbolResult, category: str, out: Path) -> None:
@@ -140,7 +224,7 @@ def ingest_file(price_file: PriceFile, metadata: Metadata, out: Path, *, strict:
     if category not in CATEGORIES:
         raise IngestError(f"{price_file.path}: a price file must lie in stocks/ or etfs/, not {category}/")
     data = price_file.path.read_bytes()
-    result = ingest_bytes(data, price_file.rel_path, metadata, shown_path=str(price_file.path))
+    result = ingest_bytes(data, price_file.rel_path, metadata, shown_path=price_file.shown)
     record = result.record
     if record.status == "rejected":
         if strict:
@@ -162,11 +246,20 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     try:
         metadata = _METADATA_CACHE.load(resolve_metadata_path(args.meta))
-        files = find_price_files(args.prices)
+        inventory = find_price_files(args.prices)
+        files = inventory.price_files
+        skipped = list(inventory.not_ingested)
+        for record in skipped:
+            write_not_ingested(record, args.out)
         statuses: Counter[str] = Counter()
         dropped: Counter[str] = Counter()
         kept = 0
         for i, price_file in enumerate(files, start=1):
+            contradiction = folder_contradiction(price_file, metadata)
+            if contradiction is not None:
+                write_not_ingested(contradiction, args.out)
+                skipped.append(contradiction)
+                continue
             try:
                 record = ingest_file(price_file, metadata, args.out, strict=args.strict)
             except (IngestError, MetadataError, OSError):
@@ -182,14 +275,15 @@ def main(argv: list[str] | None = None) -> int:
     except (IngestError, MetadataError, OSError) as err:
         print(f"ingest: {err}", file=sys.stderr)
         return 1
-    if not files:
+    if not files and not skipped:
         log.warning("%s: no <stocks|etfs>/*.csv price file found", args.prices)
     log.info(
-        "%d files (ok %d, empty %d, rejected %d), %d rows kept, %d dropped%s in %.2f s",
-        len(files),
+        "%d files (ok %d, empty %d, rejected %d, not ingested %d), %d rows kept, %d dropped%s in %.2f s",
+        len(files) + len(inventory.not_ingested),
         statuses["ok"],
         statuses["empty"],
         statuses["rejected"],
+        len(skipped),
         kept,
         sum(dropped.values()),
         f" {dict(sorted(dropped.items()))}" if dropped else "",
@@ -198,4 +292,12 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-__all__ = ["IngestError", "PriceFile", "find_price_files", "ingest_file", "main", "nasdaq_symbol_of"]
+__all__ = [
+    "IngestError",
+    "Inventory",
+    "PriceFile",
+    "find_price_files",
+    "ingest_file",
+    "main",
+    "nasdaq_symbol_of",
+]

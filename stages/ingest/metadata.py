@@ -2,16 +2,21 @@
 
 The file has CRLF line ends, quoted names containing commas, and names with trailing spaces.
 ``Security Name`` is stripped of leading and trailing whitespace (96 names end in a space in
-the April 2020 file; it is an artefact of the export, not part of the name).
+the April 2020 file; it is an artefact of the export, not part of the name). ``ETF`` (``Y``/``N``,
+optional) says which price folder a symbol belongs in (docs/data-quality.md, "One series per
+symbol"). A NASDAQ Symbol listed more than once keeps its first row; rows that give it another
+Symbol or Security Name are kept as ``conflicts`` and reported in the summary.
 """
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import logging
 import os
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
@@ -22,6 +27,8 @@ log = logging.getLogger(__name__)
 META_FILE_NAME = "symbols_valid_meta.csv"
 KEY_COLUMN = "NASDAQ Symbol"
 _NEEDED = ("Symbol", "Security Name", KEY_COLUMN)
+ETF_COLUMN = "ETF"
+_ETF_FLAGS = {"Y": True, "N": False}
 
 
 class MetadataError(ValueError):
@@ -32,6 +39,12 @@ class MetadataError(ValueError):
 class SymbolInfo:
     symbol: str
     security_name: str | None
+    etf: bool | None = None  # the ETF column: True for Y, False for N, None if absent or other
+
+    @property
+    def folder(self) -> str | None:
+        """The price folder the ETF flag names (``etfs`` or ``stocks``), None without a flag."""
+        return None if self.etf is None else ("etfs" if self.etf else "stocks")
 
 
 @dataclass(frozen=True)
@@ -42,20 +55,38 @@ class Metadata:
     digest: str  # blake2b of the file's bytes
     rows: int  # data rows of the file
     duplicate_keys: int  # rows whose NASDAQ Symbol repeats an earlier row (the first row wins)
+    #: NASDAQ Symbol -> every distinct (Symbol, Security Name) its rows give, the used one first;
+    #: only for symbols whose rows disagree.
+    conflicts: dict[str, tuple[SymbolInfo, ...]] = field(default_factory=dict)
 
     def lookup(self, nasdaq_symbol: str) -> SymbolInfo | None:
         return self.by_nasdaq_symbol.get(nasdaq_symbol)
 
+    def conflict_of(self, nasdaq_symbol: str) -> str | None:
+        """One line naming the rows that disagree about ``nasdaq_symbol``, or None."""
+        infos = self.conflicts.get(nasdaq_symbol)
+        if not infos:
+            return None
+        shown = "; ".join(f"Symbol {i.symbol!r}, Security Name {i.security_name!r}" for i in infos)
+        return (
+            f"NASDAQ Symbol {nasdaq_symbol!r} has {len(infos)} different metadata rows ({shown}): "
+            "the first is used"
+        )
+
 
 def parse_metadata(data: bytes, source: str = META_FILE_NAME) -> Metadata:
     """Parse the metadata CSV bytes (pure: no file access)."""
+    header = next(
+        csv.reader(io.StringIO(data[:4096].decode("utf-8", errors="replace").split("\n", 1)[0])), []
+    )
+    columns = (*_NEEDED, ETF_COLUMN) if ETF_COLUMN in (c.strip() for c in header) else _NEEDED
     try:
         table = pacsv.read_csv(
             pa.BufferReader(data),
             read_options=pacsv.ReadOptions(use_threads=False),
             convert_options=pacsv.ConvertOptions(
-                include_columns=list(_NEEDED),
-                column_types=dict.fromkeys(_NEEDED, pa.string()),
+                include_columns=list(columns),
+                column_types=dict.fromkeys(columns, pa.string()),
                 strings_can_be_null=False,
                 quoted_strings_can_be_null=False,
             ),
@@ -65,24 +96,42 @@ def parse_metadata(data: bytes, source: str = META_FILE_NAME) -> Metadata:
             f"{source}: not a readable metadata CSV with columns {list(_NEEDED)}: {err}"
         ) from None
     by_key: dict[str, SymbolInfo] = {}
+    conflicts: dict[str, tuple[SymbolInfo, ...]] = {}
     duplicates = 0
-    for symbol, name, key in zip(*(table[c].to_pylist() for c in _NEEDED), strict=True):
+    flags = table[ETF_COLUMN].to_pylist() if ETF_COLUMN in columns else [None] * table.num_rows
+    rows = zip(*(table[c].to_pylist() for c in _NEEDED), flags, strict=True)
+    for symbol, name, key, flag in rows:
         key = key.strip()
         if not key:
             continue
-        if key in by_key:
+        info = SymbolInfo(
+            symbol=symbol.strip() or key,
+            security_name=name.strip() or None,
+            etf=_ETF_FLAGS.get((flag or "").strip().upper()),
+        )
+        first = by_key.get(key)
+        if first is not None:
             duplicates += 1
+            seen = conflicts.get(key, (first,))
+            if all((info.symbol, info.security_name) != (s.symbol, s.security_name) for s in seen):
+                conflicts[key] = (*seen, info)
             continue
-        by_key[key] = SymbolInfo(symbol=symbol.strip() or key, security_name=name.strip() or None)
+        by_key[key] = info
     if not by_key:
         raise MetadataError(f"{source}: no row has a {KEY_COLUMN!r}")
     if duplicates:
-        log.warning("%s: %d rows repeat an earlier NASDAQ Symbol; the first row wins", source, duplicates)
+        log.warning(
+            "%s: %d rows repeat an earlier NASDAQ Symbol (%d symbols with rows that differ); first row wins",
+            source,
+            duplicates,
+            len(conflicts),
+        )
     return Metadata(
         by_nasdaq_symbol=by_key,
         digest=hashlib.blake2b(data, digest_size=16).hexdigest(),
         rows=table.num_rows,
         duplicate_keys=duplicates,
+        conflicts=conflicts,
     )
 
 

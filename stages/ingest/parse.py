@@ -78,6 +78,26 @@ class ParsedPrices:
         return self.table.num_rows + self.blank_lines
 
 
+def describe_wrong_header(header: str) -> str:
+    """Why ``header`` is not the price header, quoting it only if it is a recognisable CSV header.
+
+    Recognisable: every field is one of the price columns (case and spaces aside), so quoting
+    it copies nothing but known column names. Anything else (another file's first line, binary
+    bytes, a password file) is described by its length only: the message lands in the quality
+    record and the printed summary, and must not leak the bytes of whatever was put there.
+    """
+    fields = header.split(",")
+    known = {c.lower() for c in PRICE_CSV_COLUMNS}
+    if len(header) <= 200 and all(f.strip().lower() in known for f in fields):
+        missing = [c for c in PRICE_CSV_COLUMNS if c.lower() not in {f.strip().lower() for f in fields}]
+        extra = f"; missing {', '.join(missing)}" if missing else ""
+        return f"header is {header!r}, expected {HEADER!r}{extra}"
+    return (
+        f"not a price CSV: the first line ({len(header.encode())} bytes, not shown) "
+        f"is not the header {HEADER!r}"
+    )
+
+
 def parse_prices(data: bytes) -> ParsedPrices | None:
     """Parse the bytes of a price CSV; ``None`` for an empty or header-only file.
 
@@ -90,7 +110,7 @@ def parse_prices(data: bytes) -> ParsedPrices | None:
     header_bytes = data[start:] if newline < 0 else data[start:newline]
     header = header_bytes.rstrip(b"\r").decode("utf-8", errors="replace")
     if header != HEADER:
-        raise UnreadableFile(1, f"header is {header[:80]!r}, expected {HEADER!r}")
+        raise UnreadableFile(1, describe_wrong_header(header))
     body_start = len(data) if newline < 0 else newline + 1
     if _NON_SPACE.search(data, body_start) is None:
         return None

@@ -46,7 +46,10 @@ class QualityRecord:
     error: str | None = None  # for `rejected`: "<file> line N: why"
     output: str | None = None  # path of the Parquet file under the output root
     metadata_row: bool = False  # whether the metadata has a row for this NASDAQ Symbol
-    metadata: dict[str, Any] = field(default_factory=dict)  # digest and symbol count of the metadata
+    metadata: dict[str, Any] = field(
+        default_factory=dict
+    )  # digest, symbol and conflict counts of the metadata
+    metadata_conflict: str | None = None  # when the metadata's rows for this symbol disagree: which ones
     version: int = RECORD_VERSION
 
     def check(self) -> None:

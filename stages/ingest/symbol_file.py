@@ -45,7 +45,12 @@ def ingest_bytes(
         symbol=info.symbol if info else nasdaq_symbol,
         status="ok",
         metadata_row=info is not None,
-        metadata={"digest": metadata.digest, "symbols": len(metadata.by_nasdaq_symbol)},
+        metadata={
+            "digest": metadata.digest,
+            "symbols": len(metadata.by_nasdaq_symbol),
+            "conflicts": len(metadata.conflicts),
+        },
+        metadata_conflict=metadata.conflict_of(nasdaq_symbol),
     )
     try:
         parsed = parse_prices(data)

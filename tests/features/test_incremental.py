@@ -44,9 +44,9 @@ def pipeline(
 ) -> tuple[Runner, Path]:
     work = tmp_path_factory.mktemp("features-incremental")
     runner = Runner(repo_root, work / "pfs")
+    runner("put", "file", "-r", "raw@master:/", "-f", str(sample_dir))
     runner("create", "pipeline", "-f", str(repo_root / "specs" / "ingest.json"))
     runner("create", "pipeline", "-f", str(repo_root / "specs" / "features.json"))
-    runner("put", "file", "-r", "raw@master:/", "-f", str(sample_dir))
     runner("run")
     datums = runner.datums("features")
     assert len(datums) == 16 and set(datums.values()) == {"success"}  # 14 symbols + 2 _quality folders

@@ -152,6 +152,6 @@ def test_as_a_real_subprocess(sample_dir: Path, tmp_path: Path, repo_root: Path)
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
-    assert "1 files (ok 1, empty 0, rejected 0), 5333 rows kept, 1 dropped" in done.stderr
+    assert "1 files (ok 1, empty 0, rejected 0, not ingested 0), 5333 rows kept, 1 dropped" in done.stderr
     assert pq.read_metadata(out / "stocks" / "NVDA.parquet").num_rows == 5333
     assert json.loads((out / "_quality" / "stocks" / "NVDA.json").read_text())["dropped"] == {"empty_row": 1}

@@ -54,8 +54,8 @@ def test_ingest_through_the_local_runner(repo_root: Path, sample_dir: Path, tmp_
         assert done.returncode == 0, done.stdout + done.stderr
         return done.stdout + done.stderr
 
-    runner("create", "pipeline", "-f", "specs/ingest.json")
     runner("put", "file", "-r", "raw@master:/", "-f", str(sample_dir))
+    runner("create", "pipeline", "-f", "specs/ingest.json")
     runner("run")
     head = tmp_path / "pfs" / "ingest" / "master"
     direct = tmp_path / "direct"

@@ -83,6 +83,7 @@ def test_a_put_killed_midway_leaves_no_corruption(runner: Runner, tmp_path: Path
     spec = write_spec(
         tmp_path / "specs", "copy", pfs("raw", "/*", "in"), stage_cmd("copy", "/pfs/out", "/pfs/in")
     )
+    runner("create", "repo", "raw")  # pachd refuses a pipeline over a missing repo
     runner("create", "pipeline", "-f", str(spec))
     big = tmp_path / "big"
     big.mkdir()
@@ -119,6 +120,7 @@ def test_put_and_delete_are_accepted_while_run_runs_a_job(
     spec = write_spec(
         tmp_path / "specs", "slow", pfs("raw", "/", "in"), stage_cmd("slow", "/pfs/out", "/pfs/in", "3")
     )
+    runner("create", "repo", "raw")  # pachd refuses a pipeline over a missing repo
     runner("create", "pipeline", "-f", str(spec))
     runner("put", "file", "-r", "raw@master:/", "-f", str(write_files(tmp_path / "a", {"a.txt": "a\n"})))
     first = runner.inspect("raw@master")["id"]

@@ -30,8 +30,8 @@ def _setup(runner: Runner, tmp_path: Path, seconds: str = "0.15") -> None:
         stage_cmd("slow", "/pfs/out", "/pfs/in", seconds),
         parallelismSpec={"constant": 2},
     )
-    runner("create", "pipeline", "-f", str(spec))
     runner("put", "file", "-r", "raw@master:/", "-f", str(tmp_path / "data"))
+    runner("create", "pipeline", "-f", str(spec))
 
 
 def _start_run(state: Path, repo_root: Path) -> subprocess.Popen[bytes]:

@@ -54,6 +54,7 @@ def test_a_failed_job_is_one_line_and_the_loop_keeps_watching(
     spec = write_spec(
         tmp_path / "specs", "check", pfs("raw", "/*", "in"), stage_cmd("fail", "/pfs/out", "/pfs/in")
     )
+    runner("create", "repo", "raw")  # pachd refuses a pipeline over a missing repo
     runner("create", "pipeline", "-f", str(spec))
     _put(runner, tmp_path, {"good.txt": "fine\n", "bad.txt": "bad\n"})
     loop = _start(loops, runner, tmp_path)
@@ -75,6 +76,7 @@ def test_a_put_during_a_running_job_lands_and_the_next_job_takes_it(
     spec = write_spec(
         tmp_path / "specs", "slow", pfs("raw", "/", "in"), stage_cmd("slow", "/pfs/out", "/pfs/in", "3")
     )
+    runner("create", "repo", "raw")  # pachd refuses a pipeline over a missing repo
     runner("create", "pipeline", "-f", str(spec))
     first = _put(runner, tmp_path, {"one.txt": "1\n"})
     loop = _start(loops, runner, tmp_path)
@@ -110,6 +112,7 @@ def _service_dag(tmp_path: Path, runner: Runner, bg_seconds: str) -> Path:
         stage_cmd("idle_service", str(record)),
         service={"type": "NodePort", "internalPort": 8000, "externalPort": 30801},
     )
+    runner("create", "repo", "raw")  # pachd refuses a pipeline over a missing repo
     runner("create", "pipeline", "-f", str(specs))
     return record
 

@@ -22,8 +22,8 @@ def setup_copy(
     spec = write_spec(
         tmp_path / "specs", "copy", pfs("raw", glob, "in"), stage_cmd("copy", "/pfs/out", "/pfs/in")
     )
-    runner("create", "pipeline", "-f", str(spec))
     runner("put", "file", "-r", "raw@master:/", "-f", str(data))
+    runner("create", "pipeline", "-f", str(spec))
     return data
 
 
@@ -350,10 +350,12 @@ def test_datum_timeout_fails_the_datum(runner: Runner, tmp_path: Path) -> None:
     assert "datum timed out after 0.5s (datumTimeout)" in runner("run", expect=1).err
 
 
-def test_a_pipeline_may_be_created_after_the_pipeline_reading_it(runner: Runner, tmp_path: Path) -> None:
+def test_a_pipeline_reading_a_missing_repo_is_refused_until_it_exists(runner: Runner, tmp_path: Path) -> None:
+    """As pachd refuses it (src/server/pfs/pfs.go ErrRepoNotFound); see docs/conformance.md."""
     later = write_spec(tmp_path / "a", "later", pfs("copy", "/"), stage_cmd("copy", "/pfs/out", "/pfs/copy"))
-    assert "created input repo copy" in runner("create", "pipeline", "-f", str(later)).out
+    assert "repo default/copy not found" in runner("create", "pipeline", "-f", str(later), expect=2).err
     setup_copy(runner, tmp_path)
+    runner("create", "pipeline", "-f", str(later))
     out = runner("run").out
     assert out.index("copy: job") < out.index("later: job")
     assert runner.head_files("later") == runner.head_files("copy")
@@ -411,15 +413,3 @@ def test_verbose_run_lists_every_failed_datum_and_ignored_fields(runner: Runner,
     assert "check: cluster-only fields ignored locally: resourceLimits" in result.out
     assert "(in:/bad1.txt): fail: bad1.txt line 1" in result.err and "(in:/bad2.txt)" in result.err
     assert "(and 1 more failed datums)" in result.err
-
-
-def test_join_inputs_validate_but_do_not_run(runner: Runner, tmp_path: Path) -> None:
-    write_files(tmp_path / "data", {"a": "1"})
-    runner("put", "file", "-r", "raw@master:/", "-f", str(tmp_path / "data"))
-    join = {"join": [pfs("raw", "/(*)", "l"), pfs("raw", "/(*)", "r")]}
-    join["join"][0]["pfs"]["joinOn"] = "$1"
-    join["join"][1]["pfs"]["joinOn"] = "$1"
-    runner(
-        "create", "pipeline", "-f", str(write_spec(tmp_path / "s", "j", join, stage_cmd("copy", "/pfs/out")))
-    )
-    assert "join inputs are not supported by the local runner" in runner("run", expect=1).err
