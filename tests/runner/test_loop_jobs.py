@@ -131,6 +131,10 @@ def test_background_jobs_yield_their_cores_to_the_path_to_a_service(
     assert any(p.nice() == 19 for p in loop.descendants()), "the background job is not niced"
     second = _put(runner, tmp_path, {"b.txt": "b\n"})
     paused = loop.wait_for(r"bg: job paused \(SIGSTOP\)", WAIT, after=bg_started.end())
+    background = [p for p in loop.descendants() if p.nice() == 19]  # the job process and its worker
+    statuses = {p.status() for p in background}
+    assert len(background) >= 2
+    assert statuses == {psutil.STATUS_STOPPED} or "bg: job resumed" in loop.output(), statuses
     fast_done = loop.wait_for(r"fast: job \w+ ok", WAIT, after=paused.end())
     resumed = loop.wait_for(r"bg: job resumed", WAIT, after=fast_done.end())
     reload = loop.wait_for(r"svc: reloading on fast@(\w+)", WAIT, after=paused.end())
