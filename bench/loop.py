@@ -195,6 +195,7 @@ def measure_loop(data_dir: Path, work_dir: Path, specs: Path, echo: Callable[[st
     root.mkdir(parents=True)
     state_dir, port = root / "pfs", _free_port()
     state = State(state_dir)
+    _runner(state_dir, "create", "repo", "raw")  # empty: the pipelines over it wait for the put
     _runner(state_dir, "update", "pipeline", "-f", str(specs))
     log_path = root / "up.log"
     result: dict[str, Any] = {"connections": LOAD_CONNECTIONS, "up_log": str(log_path)}

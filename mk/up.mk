@@ -9,8 +9,8 @@ CORES ?=
 
 up: $(VENV_STAMP) ## put RAW into raw@master, then run the live loop: jobs on every new commit, the API on HOST:PORT (Ctrl-C stops)
 	@raw="$$($(PY) -m tools.fetch_raw "$(RAW)")" && \
-	$(PY) -m runner update pipeline -f specs/ && \
 	$(PY) -m runner put file -r raw@master:/ -f "$$raw" && \
+	$(PY) -m runner update pipeline -f specs/ && \
 	echo "make up: the API will answer on http://$(HOST):$(PORT) once train has a commit (/predict, /model);" \
 	  "in another terminal: $(PY) -m runner put file raw@master:/stocks/<SYM>.csv -f <changed file>" && \
 	exec $(PY) -m runner up --host "$(HOST)" --port "$(PORT)" $(if $(CORES),--cores $(CORES))
