@@ -18,6 +18,7 @@ a model thread pool per worker on a small machine makes the workers fight for th
 from __future__ import annotations
 
 import cProfile
+import json
 import os
 import pstats
 import sys
@@ -81,6 +82,20 @@ def on_starting(server: Any) -> None:
     except (ModelLoadError, ValueError) as exc:
         server.log.error("api: cannot serve: %s", exc)
         raise SystemExit(3) from None
+    if os.environ.get("RUNNER_SERVICE_ENV"):
+        # Under `runner up` new workers start on every new model (graceful reload): importing
+        # LightGBM once here, not in each of them, shortens the swap (docs/architecture.md).
+        import lightgbm  # noqa: F401
+
+
+def post_fork(server: Any, worker: Any) -> None:
+    """Under the local runner's ``up`` (runner/services.py), a new worker first takes the variables
+    of the input commit being served (MODEL_DIR, train_COMMIT...) from the JSON file named by
+    RUNNER_SERVICE_ENV, so a graceful reload (SIGHUP) serves the new commit."""
+    path = os.environ.get("RUNNER_SERVICE_ENV")
+    if path:
+        with open(path, encoding="utf-8") as fh:
+            os.environ.update(json.load(fh))
 
 
 def post_worker_init(worker: Any) -> None:

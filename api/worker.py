@@ -34,6 +34,8 @@ from gunicorn.workers.gthread import TConn, ThreadWorker
 
 #: Seconds a client has to send a whole request (head, and a buffered body) once it has begun.
 REQUEST_READ_TIMEOUT = 10.0
+#: Seconds a stopping worker still waits for the first bytes of a connection it had accepted.
+STOP_READ_LINGER = 1.0
 #: Bodies of known length up to this many bytes are read in the main loop (the app's cap is
 #: 256 KiB; a larger declared length is handed on at once and answered 413 by the app).
 BUFFER_LIMIT = 256 * 1024 + 16 * 1024
@@ -110,6 +112,7 @@ class _Reading:
     conn: _Conn
     deadline: float
     buffered: bytearray = field(default_factory=bytearray)
+    since: float = field(default_factory=time.monotonic)
 
 
 class BufferedThreadWorker(ThreadWorker):
@@ -182,7 +185,9 @@ class BufferedThreadWorker(ThreadWorker):
             self._drop(reading, answer=_TIMEOUT_ANSWER if reading.buffered else None)
         if not self.alive:  # stopping: nothing new will be served
             for reading in list(self.reading):
-                if not reading.buffered:
+                # a connection accepted just before the stop is the client's next request, about to
+                # arrive (a graceful reload, SIGHUP, stops the old workers): serve it, do not reset it
+                if not reading.buffered and now - reading.since > STOP_READ_LINGER:
                     self._drop(reading, answer=None)
 
     def handle(self, conn: _Conn) -> Any:

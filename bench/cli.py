@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from bench.commands import CommandFailed
+from bench.loop import LoopBenchFailed, has_service, measure_loop
 from bench.pipeline import REPO_ROOT, Bench, BenchConfig
 from bench.report import STAGES_HEADING, evaluate_goals, render_markdown, write_report
 
@@ -38,6 +39,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--no-runner-datums", action="store_true", help="skip the runner's 8,000-datum benchmark"
     )
+    parser.add_argument("--no-loop", action="store_true", help="skip the live loop's case (bench/loop.py)")
     return parser.parse_args(argv)
 
 
@@ -61,6 +63,14 @@ def main(argv: list[str] | None = None) -> int:
     except CommandFailed as e:
         print(f"bench: {e}", file=sys.stderr)
         return 1
+    if not has_service(config.specs):
+        bench.echo("== live loop: not measured, the specs have no service pipeline")
+    elif not args.no_loop and results["run"].get("returncode") == 0:
+        try:
+            results["loop"] = measure_loop(config.data_dir, work, config.specs, bench.echo)
+        except (LoopBenchFailed, CommandFailed) as e:
+            print(f"bench: live loop: {e}", file=sys.stderr)
+            results["loop"] = {"error": str(e)}
     results_file = work / "results.json"
     results_file.write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
     write_report(doc, results)

@@ -115,6 +115,10 @@ def evaluate_goals(results: dict) -> list[Goal]:
     for name in ("ingest", "features"):
         processed = _get(results, "incremental", "datums", name, "processed")
         goals.append(Goal(f"incremental: {name} datums reprocessed", processed, 1, "datums", exact=True))
+    if "loop" in results:
+        from bench.loop import loop_goals  # the live loop's case (bench/loop.py)
+
+        goals += loop_goals(results["loop"])
     return goals
 
 
@@ -362,6 +366,10 @@ def render_markdown(results: dict) -> str:
     out += _train_section(results)
     out += _runner_section(results)
     out += _incremental_section(results)
+    if "loop" in results:
+        from bench.loop import loop_section
+
+        out += ["", loop_section(results["loop"])]
     return "\n".join(out).rstrip() + "\n"
 
 

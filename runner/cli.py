@@ -9,6 +9,7 @@ benchmarks: ``main(["--state", "/tmp/pfs", "run"])``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import os
 import sys
@@ -23,6 +24,7 @@ from runner.fsck import fsck
 from runner.gc import collect_garbage
 from runner.graph import mermaid
 from runner.jobs import JobFailed, last_line, run_pipelines
+from runner.loop import up
 from runner.paths import check_input_heads
 from runner.spec import Spec, SpecError, load_specs
 from runner.state import State, StateError
@@ -201,7 +203,7 @@ def cmd_delete(args: argparse.Namespace, state: State) -> int:
 
 
 def cmd_run(args: argparse.Namespace, state: State) -> int:
-    with state.locked():
+    with state.jobs_locked("run"):
         check_input_heads(state)
         specs = [r.spec for r in state.list_pipelines()]
         for line in [n for spec in specs for n in capabilities.notes(spec)]:
@@ -220,6 +222,11 @@ def cmd_run(args: argparse.Namespace, state: State) -> int:
                 print(f"  failed datum {datum.datum} ({inputs}): {datum.error}", file=sys.stderr)
         print(f"runner: {o.reason}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def cmd_up(args: argparse.Namespace, state: State) -> int:
+    overrides = {k: v for k, v in (("HOST", args.host), ("PORT", args.port)) if v}
+    return up(state, os.getcwd(), sys.stdout, cores=args.cores, service_overrides=overrides)
 
 
 def cmd_graph(args: argparse.Namespace, state: State) -> int:
@@ -249,7 +256,8 @@ def cmd_debug_datum(args: argparse.Namespace, state: State) -> int:
 
 
 def cmd_fsck(args: argparse.Namespace, state: State) -> int:
-    with state.locked():
+    # a repair must not race a job's or a put's writes: it also holds the jobs lock
+    with state.jobs_locked("fsck") if args.repair else contextlib.nullcontext(), state.locked():
         report = fsck(state, repair=args.repair)
     for line in report.repaired:
         _say(f"repaired: {line}")
@@ -262,7 +270,8 @@ def cmd_fsck(args: argparse.Namespace, state: State) -> int:
 
 
 def cmd_gc(args: argparse.Namespace, state: State) -> int:
-    with state.locked():
+    # no job may be writing outputs not yet committed; collect_garbage refuses while a put runs
+    with state.jobs_locked("gc"), state.locked():
         result = collect_garbage(state)
     _say(
         f"gc: removed {result.objects_removed} unreferenced object(s) ({human_size(result.bytes_freed)}) "
@@ -298,6 +307,7 @@ HANDLERS = {
     "logs": cli_jobs.logs,
     "delete": cmd_delete,
     "run": cmd_run,
+    "up": cmd_up,
     "graph": cmd_graph,
     "debug": cmd_debug_datum,
     "fsck": cmd_fsck,

@@ -90,7 +90,8 @@ def _put_progress(files: int, total: int, size: int) -> None:
 
 def put_file(args: argparse.Namespace, state: State) -> int:
     repo, branch, path = parse_target(args.target)
-    with state.locked(), removing_failed_put(state):
+    # the files are stored without a lock; put_file holds the commit lock only to commit
+    with removing_failed_put(state):
         limits = ZipLimits.resolve(args.zip_max_bytes, args.zip_max_files, os.environ)
         options = PutOptions(args.recursive, args.follow_links, args.replace, limits, progress=_put_progress)
         created, result = pipelines.put_input_file(state, repo, branch, path, args.file, options)

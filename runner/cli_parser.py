@@ -65,6 +65,7 @@ EXAMPLES = {
     "delete pipeline": "python -m runner delete pipeline train",
     "delete file": "python -m runner delete file raw@master:/stocks/AAPL.csv",
     "run": "python -m runner run\n  PFS_STATE=/tmp/pfs python -m runner run",
+    "up": "python -m runner up --port 8000   (Ctrl-C stops; put file in another terminal)",
     "graph": "python -m runner graph -f specs/ > dag.mmd",
     "debug datum": "python -m runner debug datum 3f2a9c 0a1b2c3d4e5f6071",
     "fsck": "python -m runner fsck\n  python -m runner fsck --repair",
@@ -234,6 +235,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = single("run", "run every pipeline whose inputs have new commits, in DAG order, until none is left")
     p.add_argument("--workers", type=int, help="at most this many workers per job (default: the spec's)")
+
+    p = single("up", "keep running: a job whenever an input gets a commit, services kept up and reloaded")
+    p.add_argument("--cores", type=int, help="cores shared by the running jobs (default: every core)")
+    p.add_argument("--host", default="127.0.0.1", help="HOST of every service pipeline (default: 127.0.0.1)")
+    p.add_argument("--port", help="PORT of every service pipeline (default: its spec's)")
 
     p = single("graph", "print the DAG of the specs as Mermaid flowchart text")
     p.add_argument("-f", "--file", type=Path, help="spec file or folder (default: the created pipelines)")

@@ -11,7 +11,6 @@ and those of deleted repos. A failed put removes what it installed itself
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,20 +29,7 @@ class GcResult:
 def referenced_digests(state: State) -> set[str]:
     """Every object a manifest or a datum cache names; a manifest that cannot be read stops gc
     (what it references is unknown), naming it and fsck."""
-    digests: set[str] = set()
-    for repo in state.list_repos():
-        for record in sorted((state.repo_dir(repo) / "commits").glob("*.files.json")):
-            commit_id = record.name[: -len(".files.json")]
-            digests.update(digest for digest, _size in state.manifest(repo, commit_id).values())
-    for name in state.pipeline_names():
-        cache = state.datum_cache_file(name)
-        if not cache.exists():
-            continue
-        with open(cache, encoding="utf-8") as fh:
-            for line in fh:
-                with contextlib.suppress(json.JSONDecodeError, KeyError, TypeError, AttributeError):
-                    digests.update(str(blob[0]) for blob in json.loads(line)["outputs"].values())
-    return digests
+    return state.referenced_digests()
 
 
 def stored_objects(state: State) -> Iterator[tuple[str, str]]:
@@ -62,7 +48,12 @@ def stored_objects(state: State) -> Iterator[tuple[str, str]]:
 
 
 def collect_garbage(state: State) -> GcResult:
-    """Delete unreferenced objects and temporaries (call with the lock held)."""
+    """Delete unreferenced objects and temporaries (call with the commit lock and the jobs lock
+    held); refused while a ``put file`` runs (its objects are not referenced until it commits,
+    and a put registers itself under the commit lock, so none starts meanwhile)."""
+    running = state.objects.live_journals()
+    if running:
+        raise StateError(f"gc: {len(running)} put file still running; run gc after it ends")
     try:
         keep = referenced_digests(state)
     except StateError as exc:
@@ -86,10 +77,16 @@ def removing_failed_put(state: State) -> Iterator[None]:
     """Run a ``put file``; if it fails (a full disk, Ctrl-C), delete the objects it installed, so the
     space is free for the next put. A killed put leaves its journal for ``State.recover``."""
     store = state.objects
-    with store.journal(store.journal_path()) as installed:
+    with state.locked():  # registered under the lock: a gc holding it sees this put, or none starts
+        journal = store.journal_path()
+        journal.touch()
+    with store.journal(journal) as installed:
         try:
             yield
         except BaseException:
-            for digest in installed:
-                store.remove(digest)
+            # puts run concurrently: another may have found (and committed) an object this one
+            # installed; only what nothing else uses goes
+            with state.locked():
+                for digest in set(installed) - state.referenced_elsewhere():
+                    store.remove(digest)
             raise

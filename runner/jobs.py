@@ -370,9 +370,17 @@ def merge_outputs(
 
 
 def run_job(
-    state: State, record: PipelineRecord, heads: dict[str, str], cwd: str, max_workers: int | None = None
+    state: State,
+    record: PipelineRecord,
+    heads: dict[str, str],
+    cwd: str,
+    max_workers: int | None = None,
+    quiet: bool = False,
 ) -> JobOutcome:
-    """Run one job of the pipeline ``record`` over the input ``heads``; commit its output on success."""
+    """Run one job of the pipeline ``record`` over the input ``heads``; commit its output on success.
+
+    ``quiet``: no progress line on the terminal (``up`` runs several jobs at once).
+    """
     spec = record.spec
     options = LocalOptions.of(spec)
     started = time.perf_counter()
@@ -409,6 +417,7 @@ def run_job(
     }
     to_run = [d for d in datums if d.id not in skipped]
     progress = Progress(spec.name, len(datums))
+    progress.enabled = progress.enabled and not quiet
     progress.done = len(skipped)
     job.datums.skipped = len(skipped)
     workers = min(spec.parallelism, os.cpu_count() or 1, max_workers or 1 << 30, max(1, len(to_run)))

@@ -23,7 +23,7 @@ import os
 import re
 import shutil
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
@@ -342,28 +342,54 @@ class ObjectStore:
             self.mark_stamped()
         return self.root / f"{JOURNAL_PREFIX}{os.getpid()}-{os.urandom(4).hex()}"
 
-    def remove_journaled(self) -> int:
-        """Delete the objects listed in journals of processes that died during a ``journal`` block
-        (a killed ``put file``: nothing references what it installed); returns how many."""
-        if not self.root.is_dir():
-            return 0
-        count = 0
-        for journal in self.root.glob(f"{JOURNAL_PREFIX}*"):
+    def live_journals(self) -> list[Path]:
+        """Journals of ``put file`` runs still going in other processes."""
+        found = []
+        for journal in self.root.glob(f"{JOURNAL_PREFIX}*") if self.root.is_dir() else []:
             pid = journal.name[len(JOURNAL_PREFIX) :].split("-")[0]
             if pid.isdigit() and int(pid) != os.getpid() and _alive(int(pid)):
-                continue
+                found.append(journal)
+        return found
+
+    def journaled(self, journal: Path) -> set[str]:
+        with contextlib.suppress(FileNotFoundError):
+            return {
+                d
+                for d in journal.read_text(encoding="ascii", errors="replace").split()
+                if _DIGEST_RE.fullmatch(d)
+            }
+        return set()
+
+    def remove_journaled(self, keep: Callable[[], set[str]] = set) -> int:
+        """Delete the objects listed in journals of processes that died during a ``journal`` block
+        (a killed ``put file``), except the digests ``keep()`` returns (what commits, datum caches
+        and other running puts use: puts run concurrently, and one may have found the object the
+        killed one installed); returns how many."""
+        if not self.root.is_dir():
+            return 0
+        live = set(self.live_journals())
+        dead = [j for j in self.root.glob(f"{JOURNAL_PREFIX}*") if j not in live]
+        if not dead:
+            return 0
+        kept = keep()
+        count = 0
+        for journal in dead:
+            for digest in self.journaled(journal) - kept:
+                count += self.remove(digest)
             with contextlib.suppress(FileNotFoundError):
-                for line in journal.read_text(encoding="ascii", errors="replace").split():
-                    count += self.remove(line) if _DIGEST_RE.fullmatch(line) else 0
                 journal.unlink()
         return count
 
-    def remove_temporaries(self) -> int:
-        """Delete ``.tmp-*`` leftovers of interrupted writes; returns how many."""
+    def remove_temporaries(self, keep: Callable[[int], bool] = lambda _pid: False) -> int:
+        """Delete ``.tmp-<pid>-*`` leftovers of interrupted writes, except those of pids ``keep``
+        says are alive (a put running in another process); returns how many were deleted."""
         if not self.root.is_dir():
             return 0
         count = 0
         for tmp in self.root.glob(".tmp-*"):
+            pid = tmp.name.split("-")[1]
+            if pid.isdigit() and keep(int(pid)):
+                continue
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
                 count += 1

@@ -110,12 +110,18 @@ def _output_repo_error(repo: str) -> StateError:
 def put_input_file(
     state: State, repo: str, branch: str, path: str, source: Path, options: PutOptions
 ) -> tuple[bool, PutResult]:
-    """``put file``: returns (the repo was created, the commit made and what changed)."""
-    created = not state.has_repo(repo)
-    if created:
-        state.create_repo(repo)
-    elif state.repo_info(repo).kind is RepoKind.OUTPUT:
-        raise _output_repo_error(repo)
+    """``put file``: returns (the repo was created, the commit made and what changed).
+
+    Not under the commit lock as a whole: the files are stored first, and ``put_file`` takes the
+    lock only to read the head and commit, so puts never wait for each other's copies.
+    """
+    created = False
+    with state.locked():
+        if not state.has_repo(repo):
+            state.create_repo(repo)
+            created = True
+        elif state.repo_info(repo).kind is RepoKind.OUTPUT:
+            raise _output_repo_error(repo)
     return created, put_file(state, repo, branch, path, source, options)
 
 

@@ -167,23 +167,33 @@ def collect_source(store: ObjectStore, source: Path, target: str, options: PutOp
 def put_file(
     state: State, repo: str, branch: str, target: str, source: Path, options: PutOptions
 ) -> PutResult:
-    """Put ``source`` at ``target`` of ``repo@branch``; the result's commit is None if nothing changed."""
+    """Put ``source`` at ``target`` of ``repo@branch``; the result's commit is None if nothing changed.
+
+    The files are hashed and stored first, without any lock; only reading the head and making
+    the commit hold the commit lock, so concurrent puts (and running jobs) never wait for a
+    copy, and each put lands on the head the previous one left.
+    """
     state.require_repo(repo)
-    head = state.head(repo, branch)
+    before = state.head(repo, branch)
     try:
-        current = state.manifest(repo, head)
         added = collect_source(state.objects, source, target, options)
-        merged, changes = compare(current, added, normalise(target) if options.replace else None)
-        _check_file_dir_clash(merged)
-        if head is not None:  # the files kept from the head must be as committed (a re-put restores them)
-            state.verify(repo, head, merged)
-        if merged == current:
-            return PutResult(None, changes)
-        description = f"put file {'--replace ' if options.replace else ''}{source}"
-        return PutResult(state.make_commit(repo, branch, merged, description=description), changes)
+        with state.locked():
+            head = state.head(repo, branch)
+            current = state.manifest(repo, head)
+            merged, changes = compare(current, added, normalise(target) if options.replace else None)
+            _check_file_dir_clash(merged)
+            if head is not None:  # the files kept from the head must be as committed (a re-put restores them)
+                state.verify(repo, head, merged)
+            if merged == current:
+                return PutResult(None, changes)
+            missing = [path for path, (digest, _size) in added.items() if not state.objects.has(digest)]
+            if missing:  # the recovery of a killed put removed an object this one found stored
+                raise StateError(f"{missing[0]}: its stored copy was removed meanwhile; put the files again")
+            description = f"put file {'--replace ' if options.replace else ''}{source}"
+            return PutResult(state.make_commit(repo, branch, merged, description=description), changes)
     except KeyboardInterrupt:
         now = state.head(repo, branch)
-        if now != head:
+        if now != before:
             raise PutInterrupted(f"put interrupted after making commit {now} of {repo}@{branch}") from None
         raise PutInterrupted(f"put interrupted: nothing committed, {repo}@{branch} is unchanged") from None
 
@@ -205,13 +215,13 @@ def delete_file(state: State, repo: str, branch: str, target: str) -> Commit:
     UTF-8), so a name an older version accepted can be removed by copying it from the message.
     """
     state.require_repo(repo)
-    head = state.head(repo, branch)
-    current = state.manifest(repo, head)
     path = normalise(target)
-    for shown in (lambda p: p, printable):
-        kept = {p: b for p, b in current.items() if not _at_or_below(shown(p), path)}
-        if len(kept) < len(current):
-            return state.make_commit(repo, branch, kept, description=f"delete file {printable(path)}")
+    with state.locked():
+        current = state.manifest(repo, state.head(repo, branch))
+        for shown in (lambda p: p, printable):
+            kept = {p: b for p, b in current.items() if not _at_or_below(shown(p), path)}
+            if len(kept) < len(current):
+                return state.make_commit(repo, branch, kept, description=f"delete file {printable(path)}")
     raise StateError(f"{repo}@{branch}:{printable(path)}: no such file or folder")
 
 

@@ -243,12 +243,13 @@ class JobRecord:
     def observed_state(self) -> JobState:
         """The state, with a running job whose runner process is gone shown as killed
         (the next changing verb records it: ``State.recover``)."""
-        if self.state is JobState.RUNNING and not _alive(self.pid):
+        if self.state is JobState.RUNNING and not pid_alive(self.pid):
             return JobState.KILLED
         return self.state
 
 
-def _alive(pid: int | None) -> bool:
+def pid_alive(pid: int | None) -> bool:
+    """Whether a process with this id exists (a job's runner, a writer of a partial object)."""
     if not pid:
         return False
     try:

@@ -2,7 +2,8 @@
 
 Layout under ``$PFS_STATE`` (default ``.pfs``)::
 
-    .lock                          held (flock) by every verb that changes state
+    .lock                          the commit lock (flock): held while a change is written
+    .jobs.lock                     the jobs lock: held by the one `run` or `up` running jobs
     .objects/ab/cdef...            content-addressed file versions (see objects.py)
     .pipelines/<name>.json         the pipeline's current spec, its hash and salt
     .pipelines/<name>.datums.jsonl datum cache: datum hash -> output files (append-only)
@@ -31,6 +32,7 @@ import fcntl
 import json
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -47,11 +49,14 @@ from runner.records import (
     PipelineRecord,
     RepoKind,
     RepoRecord,
+    pid_alive,
 )
 from runner.spec import NAME_RE
 from runner.visible import remove_links_into
 
 RESERVED_BRANCH_NAMES = {"commits", "trees", "repo.json"}
+#: Seconds a change waits for the commit lock (held for milliseconds, or a second for a large commit).
+COMMIT_LOCK_TIMEOUT = 60.0
 FSCK_HINT = "run: python -m runner fsck --repair"
 T = TypeVar("T")
 #: path -> (hash, size)
@@ -140,6 +145,35 @@ class Commit:
         return asdict(self)
 
 
+def _writer_pid(name: str) -> int | None:
+    """The pid at the end of a temporary's name (``.x.json.tmp-<pid>``), if any."""
+    tail = name.rpartition("-")[2]
+    return int(tail) if tail.isdigit() else None
+
+
+def _acquire(path: Path, purpose: str, timeout: float) -> Any:
+    """An open file holding ``flock(path)``; waits up to ``timeout`` s, then names the holder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fh = open(path, "a+")  # noqa: SIM115 - returned, held by the caller
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                fh.seek(0)
+                holder = fh.read().strip() or "another process"
+                fh.close()
+                raise StateError(f"{path.parent} is in use by {holder}; wait for it to finish") from None
+            time.sleep(0.01)
+    fh.seek(0)
+    fh.truncate()
+    fh.write(f"{purpose} (pid {os.getpid()})")
+    fh.flush()
+    return fh
+
+
 class State:
     """Access to one state folder."""
 
@@ -149,56 +183,76 @@ class State:
         self.pipelines_dir = self.root / ".pipelines"
         self.jobs_dir = self.root / ".jobs"
         self.work_dir = self.root / ".work"
-        self._lock_fh: Any = None
+        self._commit_lock: Any = None
+        self._commit_depth = 0
+        self._jobs_lock: Any = None
 
     # -- locking -----------------------------------------------------------------------------
     @contextlib.contextmanager
-    def locked(self) -> Iterator[State]:
-        """Hold the state's lock (one changing verb at a time); recover leftovers on entry."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        fh = open(self.root / ".lock", "a+")  # noqa: SIM115 - held for the block
-        try:
+    def locked(self, timeout: float = COMMIT_LOCK_TIMEOUT) -> Iterator[State]:
+        """Hold the commit lock: every change of repos, branches and pipelines is made under it.
+
+        Short: held only while a commit's tree, record and branch move (or a pipeline record) are
+        written, never while files are hashed or jobs run, so puts, deletes and jobs interleave.
+        Reentrant within one ``State``; waits up to ``timeout`` seconds for another holder.
+        Recovers what an interrupted change left behind on entry (see ``recover``).
+        """
+        if self._commit_lock is not None:
+            self._commit_depth += 1
             try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                fh.seek(0)
-                holder = fh.read().strip() or "another process"
-                raise StateError(f"{self.root} is in use by {holder}; wait for it to finish") from None
-            fh.seek(0)
-            fh.truncate()
-            fh.write(f"runner pid {os.getpid()}")
-            fh.flush()
-            self._lock_fh = fh
+                yield self
+            finally:
+                self._commit_depth -= 1
+            return
+        fh = _acquire(self.root / ".lock", "changes", timeout)
+        self._commit_lock, self._commit_depth = fh, 0
+        try:
             self.recover()
             yield self
         finally:
-            self._lock_fh = None
+            self._commit_lock = None
+            fh.close()
+
+    @contextlib.contextmanager
+    def jobs_locked(self, verb: str) -> Iterator[State]:
+        """Hold the jobs lock for a whole ``run`` or ``up``: one process at a time runs jobs.
+
+        Fails at once, naming the holder, if another process holds it. On entry, jobs left
+        ``running`` by a process that is gone are marked ``killed`` and their staging folders
+        removed (``recover_jobs``).
+        """
+        if self._jobs_lock is not None:
+            raise StateError(f"{self.root}: this process already runs jobs")
+        fh = _acquire(self.root / ".jobs.lock", f"runner {verb}", timeout=0.0)
+        self._jobs_lock = fh
+        try:
+            with self.locked():
+                self.recover_jobs()
+            yield self
+        finally:
+            self._jobs_lock = None
             fh.close()
 
     @property
     def lock_fds(self) -> tuple[int, ...]:
-        """File descriptors of the held lock; forked workers close them, so a killed runner frees it."""
-        return (self._lock_fh.fileno(),) if self._lock_fh is not None else ()
+        """Descriptors of the held locks: workers and subprocess datums keep them open (runner/workers.py),
+        so a lock is free only once the runner and every stage process it started have exited."""
+        return tuple(fh.fileno() for fh in (self._jobs_lock, self._commit_lock) if fh is not None)
 
     def recover(self) -> list[str]:
-        """Clean what an interrupted verb left behind (called with the lock held)."""
+        """Remove what an interrupted change left (called with the commit lock held).
+
+        Safe while other processes put files or run jobs: a partial object is removed only when
+        the process that wrote it is gone (its pid is in the name), and a partial tree
+        (``trees/.tmp-<id>``) can only be left by a commit lock holder that died.
+        """
         notes = []
-        removed = self.objects.remove_temporaries()
+        removed = self.objects.remove_temporaries(keep=pid_alive)
         if removed:
             notes.append(f"removed {removed} partial object(s)")
-        orphans = self.objects.remove_journaled()
+        orphans = self.objects.remove_journaled(keep=self.referenced_elsewhere)
         if orphans:
             notes.append(f"removed {orphans} object(s) of an interrupted put file")
-        if self.work_dir.exists():
-            shutil.rmtree(self.work_dir, ignore_errors=True)
-        remove_links_into(self.work_dir)
-        for job in self.list_jobs():
-            if job.state is JobState.RUNNING:
-                job.state = JobState.KILLED
-                job.finished = job.finished or now_iso()
-                job.reason = "the run was interrupted; its finished datums are reused by the next run"
-                self.save_job(job)
-                notes.append(f"job {job.id} of {job.pipeline} was interrupted, marked killed")
         for repo in self.list_repos():
             trees = self.root / repo / "trees"
             for tmp in trees.glob(".tmp-*") if trees.exists() else []:
@@ -208,12 +262,65 @@ class State:
                 tmp.unlink()
         return notes
 
+    def recover_jobs(self) -> list[str]:
+        """Mark jobs whose process is gone ``killed`` and remove their staging folders.
+
+        Called by the jobs lock holder; a job records the pid of the process that runs it, so a
+        job another process still runs (it cannot hold the jobs lock, but be safe) is left alone.
+        """
+        notes = []
+        live = set()
+        for job in self.list_jobs():
+            if job.state is not JobState.RUNNING:
+                continue
+            if pid_alive(job.pid):
+                live.add(job.id)
+                continue
+            job.state = JobState.KILLED
+            job.finished = job.finished or now_iso()
+            job.reason = "the run was interrupted; its finished datums are reused by the next run"
+            self.save_job(job)
+            notes.append(f"job {job.id} of {job.pipeline} was interrupted, marked killed")
+        if self.work_dir.exists():
+            for folder in self.work_dir.iterdir():
+                if folder.name not in live:
+                    shutil.rmtree(folder, ignore_errors=True)
+                    remove_links_into(folder)  # the visible links datums were staged under
+        return notes
+
+    def referenced_digests(self) -> set[str]:
+        """Every object a manifest (of any commit) or a datum cache names (runner gc keeps these)."""
+        digests: set[str] = set()
+        for repo in self.list_repos():
+            for record in sorted((self.repo_dir(repo) / "commits").glob("*.files.json")):
+                commit_id = record.name[: -len(".files.json")]
+                digests.update(digest for digest, _size in self.manifest(repo, commit_id).values())
+        for name in self.pipeline_names():
+            cache = self.datum_cache_file(name)
+            if not cache.exists():
+                continue
+            with open(cache, encoding="utf-8") as fh:
+                for line in fh:
+                    with contextlib.suppress(json.JSONDecodeError, KeyError, TypeError, AttributeError):
+                        digests.update(str(blob[0]) for blob in json.loads(line)["outputs"].values())
+        return digests
+
+    def referenced_elsewhere(self) -> set[str]:
+        """What an interrupted or failed put must not remove: objects commits or datum caches
+        reference, and those other running puts installed (call with the commit lock held)."""
+        digests = self.referenced_digests()
+        for journal in self.objects.live_journals():
+            digests |= self.objects.journaled(journal)
+        return digests
+
     def temporary_records(self) -> list[Path]:
-        """Records half-written by an interrupted verb (``write_json_atomic``'s temporaries)."""
+        """Records half-written by an interrupted verb (``write_json_atomic``'s temporaries) whose
+        writer is gone."""
         found = []
         for folder in [self.pipelines_dir, *(self.root / r / "commits" for r in self.list_repos())]:
             found += folder.glob(".*.tmp-*") if folder.is_dir() else []
-        return found
+        # a live writer's (a running job rewriting its datum cache) is not a leftover
+        return [p for p in found if not pid_alive(_writer_pid(p.name))]
 
     # -- repos -------------------------------------------------------------------------------
     def repo_dir(self, repo: str) -> Path:
@@ -447,8 +554,25 @@ class State:
         description: str = "",
         commit_id: str | None = None,
     ) -> Commit:
-        """Finish a commit with ``manifest`` and move ``repo@branch`` to it, atomically. ``commit_id``
-        is the id of the commit set it belongs to (a new one if not given)."""
+        """Finish a commit with ``manifest`` and move ``repo@branch`` to it, atomically (under the
+        commit lock: a caller that read the head to compute ``manifest`` holds it already).
+        ``commit_id`` is the id of the commit set it belongs to (a new one if not given)."""
+        with self.locked():
+            return self._make_commit(
+                repo, branch, manifest, provenance, spec_hash, job, description, commit_id
+            )
+
+    def _make_commit(
+        self,
+        repo: str,
+        branch: str,
+        manifest: Manifest,
+        provenance: list[dict[str, str]] | None,
+        spec_hash: str | None,
+        job: str | None,
+        description: str,
+        commit_id: str | None,
+    ) -> Commit:
         self.require_repo(repo)
         if branch in RESERVED_BRANCH_NAMES or "/" in branch or not branch:
             raise StateError(f"invalid branch name {branch!r}")

@@ -357,11 +357,10 @@ def test_no_staging_or_link_is_left_after_a_job(runner: Runner, tmp_path: Path) 
     assert not os.path.lexists(links_dir() / job)
 
 
-def test_a_link_left_by_an_interrupted_job_is_removed_by_the_next_changing_verb(
-    runner: Runner, tmp_path: Path
-) -> None:
-    """A killed run leaves its staging and its visible link; the next verb holding the lock removes
-    both (State.recover), and only links into this state's staging."""
+def test_a_link_left_by_an_interrupted_job_is_removed_by_the_next_run(runner: Runner, tmp_path: Path) -> None:
+    """A killed run leaves its staging and its visible link; the next `run` (the jobs lock holder:
+    a put must not touch a running job's staging) removes both (State.recover_jobs), and only links
+    into this state's staging."""
     _put(runner, tmp_path, "raw", {"f": "x"})
     work = runner.state / ".work" / "deadjob"
     work.mkdir(parents=True)
@@ -371,6 +370,8 @@ def test_a_link_left_by_an_interrupted_job_is_removed_by_the_next_changing_verb(
     os.symlink(tmp_path / "elsewhere", other)
     try:
         _put(runner, tmp_path, "raw2", {"g": "y"})
+        assert os.path.lexists(ours) and work.exists()  # a put leaves jobs' staging alone
+        runner("run")
         assert not os.path.lexists(ours) and not work.exists()
         assert os.path.lexists(other)
     finally:

@@ -131,6 +131,6 @@ def test_a_second_runner_waits_its_turn(runner: Runner, tmp_path: Path, repo_roo
     _setup(runner, tmp_path)
     proc = _start_run(runner.state, repo_root)
     _wait_for_datums(runner.state, 1)
-    assert "is in use by runner pid" in runner("run", expect=1).err
+    assert "is in use by runner run (pid" in runner("run", expect=1).err
     proc.communicate(timeout=30)
     assert proc.returncode == 0

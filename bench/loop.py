@@ -1,0 +1,324 @@
+"""``make bench``'s live-loop case: ``runner up`` from an empty state to a served model, then one
+changed symbol file to the reloaded model, under a bounded load.
+
+(a) first run: from the start of ``put file`` of the whole dataset until ``/model`` reports the
+    train commit made from that raw commit and ``/predict`` answers from it;
+(b) with the loop running, right after (a) (the first run's background jobs, evaluate, may
+    still be running), one changed symbol file put into raw until ``/model`` reports the train
+    commit made from the new raw commit (and that model file's sha256) and ``/predict`` answers
+    what that model predicts;
+(c) every request of a bounded load (``LOAD_CONNECTIONS`` clients on loopback, each one request
+    at a time) from before the put of (b) until after the swap: none may fail or be refused.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import http.client
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.pipeline import INCREMENTAL_CANDIDATES, REPO_ROOT, change_last_volume
+from bench.report import Goal
+from runner.children import die_with_parent
+from runner.records import JobState
+from runner.spec import load_specs
+from runner.state import State
+
+LOAD_CONNECTIONS = 16
+QUERY = "/predict?vol_moving_avg=2500000&adj_close_rolling_med=41.5"
+QUERY_VALUES = (2500000.0, 41.5)
+#: Bounds of the waits (not goals): a run that takes longer is reported as failed.
+FIRST_RUN_TIMEOUT = 1800.0
+CHANGE_TIMEOUT = 900.0
+#: Seconds the load goes on after the swap was seen (requests the old workers were finishing).
+AFTER_SWAP = 2.0
+
+
+class LoopBenchFailed(RuntimeError):
+    """The loop did not reach a served model in time; the message says where it stopped."""
+
+
+def _get(port: int, path: str, timeout: float = 5.0) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", path, headers={"Connection": "close"})
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+@dataclass
+class Load:
+    """``connections`` clients sending GET /predict one at a time on loopback until stopped."""
+
+    port: int
+    connections: int = LOAD_CONNECTIONS
+    ok: int = 0
+    failures: list[str] = field(default_factory=list)
+    slowest: float = 0.0
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _threads: list[threading.Thread] = field(default_factory=list)
+
+    def _client(self) -> None:
+        while not self._stop.is_set():
+            started = time.perf_counter()
+            try:
+                status, body = _get(self.port, QUERY, timeout=60)
+                problem = None if status == 200 else f"HTTP {status}: {body[:200]!r}"
+            except OSError as exc:  # refused, reset, timed out
+                problem = f"{type(exc).__name__}: {exc}"
+            took = time.perf_counter() - started
+            with self._lock:
+                self.slowest = max(self.slowest, took)
+                if problem is None:
+                    self.ok += 1
+                else:
+                    self.failures.append(problem)
+
+    def start(self) -> Load:
+        self._threads = [threading.Thread(target=self._client, daemon=True) for _ in range(self.connections)]
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=90)
+
+
+def made_from(state: State, repo: str, commit: str, source_repo: str, source_commit: str) -> bool:
+    """Whether ``repo@commit`` was made (through its provenance, at any depth) from ``source_commit``."""
+    if repo == source_repo:
+        return commit == source_commit
+    return any(
+        made_from(state, p["repo"], p["commit"], source_repo, source_commit)
+        for p in state.commit(repo, commit).provenance
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def expected_answer(model_dir: Path) -> int:
+    """What /predict must answer for QUERY from the model in ``model_dir`` (LightGBM directly)."""
+    import lightgbm
+    import numpy as np
+
+    meta = json.loads((model_dir / "model.json").read_text(encoding="utf-8"))
+    booster = lightgbm.Booster(model_file=str(model_dir / meta.get("model_file", "model.txt")))
+    raw = float(booster.predict(np.array([QUERY_VALUES]), num_threads=1)[0])
+    volume = float(np.expm1(raw)) if meta.get("target_transform") == "log1p" else raw
+    return round(max(0.0, volume))
+
+
+def wait_served(
+    state: State, port: int, raw_commit: str, timeout: float, loop: subprocess.Popen[bytes] | None = None
+) -> dict[str, Any]:
+    """Wait until the API serves the train commit made from ``raw_commit`` and answers from it
+    (failing at once if the ``loop`` process exits)."""
+    deadline = time.monotonic() + timeout
+    last = "no answer yet"
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+        if loop is not None and loop.poll() is not None:
+            raise LoopBenchFailed(f"runner up exited with status {loop.returncode} ({last})")
+        head = state.head("train") if state.has_repo("train") else None
+        if head is None or not made_from(state, "train", head, "raw", raw_commit):
+            last = "no train commit from that raw commit yet"
+            continue
+        try:
+            status, body = _get(port, "/model", timeout=2)
+        except OSError as exc:
+            last = f"/model: {exc}"
+            continue
+        info = json.loads(body) if status == 200 else {}
+        tree = state.tree("train", head)
+        model_sha = hashlib.sha256((tree / "model.txt").read_bytes()).hexdigest()
+        if info.get("train_commit") != head or info.get("model_sha256") != model_sha:
+            last = f"/model still shows train commit {info.get('train_commit')}"
+            continue
+        status, body = _get(port, QUERY)
+        expected = expected_answer(tree)
+        if status == 200 and int(body) == expected:
+            return {"train_commit": head, "answer": expected}
+        last = f"/predict answered {status} {body[:80]!r}, the new model says {expected}"
+    raise LoopBenchFailed(f"not served within {timeout:.0f}s: {last}")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _runner(state: Path, *args: str) -> str:
+    proc = subprocess.run(
+        [sys.executable, "-m", "runner", "--state", str(state), *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise LoopBenchFailed(f"runner {' '.join(args)}: {proc.stderr.strip() or proc.stdout.strip()}")
+    return proc.stdout
+
+
+def _running_jobs(state: State) -> list[str]:
+    return [j.pipeline for j in state.list_jobs() if j.state is JobState.RUNNING]
+
+
+def has_service(specs: Path) -> bool:
+    """Whether the specs hold a service pipeline (the loop's case needs one to serve a model)."""
+    return any(spec.is_service for spec in load_specs(specs))
+
+
+def measure_loop(data_dir: Path, work_dir: Path, specs: Path, echo: Callable[[str], None]) -> dict[str, Any]:
+    """Run the live-loop case; returns its numbers (``goals`` lists them against their limits)."""
+    root = work_dir / "loop"
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+    state_dir, port = root / "pfs", _free_port()
+    state = State(state_dir)
+    _runner(state_dir, "create", "repo", "raw")  # empty: the pipelines over it wait for the put
+    _runner(state_dir, "update", "pipeline", "-f", str(specs))
+    log_path = root / "up.log"
+    result: dict[str, Any] = {"connections": LOAD_CONNECTIONS, "up_log": str(log_path)}
+    with open(log_path, "wb") as log_fh:
+        up = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "runner",
+                "--state",
+                str(state_dir),
+                "up",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            cwd=REPO_ROOT,
+            stdout=log_fh,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=die_with_parent,  # a killed bench leaves no loop behind
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+    load: Load | None = None
+    try:
+        echo(f"== live loop: runner up on 127.0.0.1:{port}; put file of the whole dataset")
+        started = time.monotonic()
+        _runner(state_dir, "put", "file", "-r", "raw@master:/", "-f", str(data_dir))
+        result["first_put_s"] = time.monotonic() - started
+        served = wait_served(state, port, state.head("raw") or "", FIRST_RUN_TIMEOUT, up)
+        result["first_run_s"] = time.monotonic() - started
+        echo(
+            f"    (a) served train commit {served['train_commit'][:12]} "
+            f"{result['first_run_s']:.1f}s after the put"
+        )
+
+        symbol = next(
+            (c for c in INCREMENTAL_CANDIDATES if (data_dir / c).is_file()), INCREMENTAL_CANDIDATES[0]
+        )
+        change = change_last_volume((data_dir / symbol).read_text(encoding="utf-8"))
+        changed = root / Path(symbol).name
+        changed.write_text(change.text, encoding="utf-8")
+        result["changed_file"], result["change"] = symbol, change.description
+        load = Load(port).start()
+        time.sleep(1.0)  # the load is on before the put
+        result["running_at_change"] = _running_jobs(state)
+        echo(
+            f"    (b) put {symbol} ({change.description}); "
+            f"jobs running: {result['running_at_change'] or 'none'}"
+        )
+        started = time.monotonic()
+        _runner(state_dir, "put", "file", f"raw@master:/{symbol}", "-f", str(changed))
+        served = wait_served(state, port, state.head("raw") or "", CHANGE_TIMEOUT, up)
+        result["change_s"] = time.monotonic() - started
+        echo(
+            f"    (b) served train commit {served['train_commit'][:12]} "
+            f"{result['change_s']:.1f}s after the put"
+        )
+        time.sleep(AFTER_SWAP)
+    finally:
+        if load is not None:
+            load.stop()
+            result["swap_requests"] = load.ok + len(load.failures)
+            result["swap_failed_requests"] = len(load.failures)
+            result["swap_failures_sample"] = load.failures[:5]
+            result["swap_slowest_request_s"] = load.slowest
+            echo(
+                f"    (c) {result['swap_requests']} requests from {LOAD_CONNECTIONS} connections "
+                "during the swap, "
+                f"{len(load.failures)} failed; slowest {load.slowest:.2f}s"
+            )
+        up.send_signal(signal.SIGTERM)
+        try:
+            up.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(up.pid, signal.SIGKILL)
+            up.wait()
+    return result
+
+
+def loop_goals(loop: dict[str, Any]) -> list[Goal]:
+    return [
+        Goal(
+            "live loop (a): put of the dataset -> /predict from its model", loop.get("first_run_s"), 45.0, "s"
+        ),
+        Goal(
+            "live loop (b): one changed file -> /predict from the new model", loop.get("change_s"), 20.0, "s"
+        ),
+        Goal(
+            f"live loop (c): failed requests during the swap ({LOAD_CONNECTIONS} connections)",
+            loop.get("swap_failed_requests"),
+            0,
+            "requests",
+            exact=True,
+        ),
+    ]
+
+
+def loop_section(loop: dict[str, Any]) -> str:
+    """The report's section on the live loop (markdown; its goals are in the goals table)."""
+    lines = ["## The live loop (`runner up`)", ""]
+    if loop.get("error"):
+        return "\n".join([*lines, f"Not measured to the end: {loop['error']}", ""])
+    first, change = loop.get("first_run_s"), loop.get("change_s")
+    lines.append(
+        "From an empty state with `runner up` running: (a) `put file` of the whole dataset until `/model` "
+        f"shows the train commit made from it and `/predict` answers from that model: {first:.1f} s "
+        f"(of which the put {loop.get('first_put_s', 0):.1f} s); (b) right after, one changed file "
+        f"(`{loop.get('changed_file')}`, {loop.get('change')}) until the same for the new train commit: "
+        f"{change:.1f} s; jobs still running when it was put: "
+        f"{', '.join(loop.get('running_at_change') or []) or 'none'}."
+        if first is not None and change is not None
+        else "Incomplete: see the up log."
+    )
+    if "swap_requests" in loop:
+        lines += [
+            "",
+            f"(c) {loop['connections']} clients on loopback, one request at a time each, "
+            "from before the put of (b) "
+            f"to {AFTER_SWAP:g} s after the swap: {loop['swap_requests']} requests, "
+            f"{loop['swap_failed_requests']} failed or refused; "
+            f"the slowest took {loop['swap_slowest_request_s']:.2f} s "
+            "(while the new workers load the model, requests wait in the listening socket's backlog).",
+        ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,385 @@
+"""``runner up``: the long-running local mode, what pachd does for a cluster, on one machine.
+
+Every turn (at most ``POLL_SECONDS`` apart, at once when a job ends) the loop reads the
+pipelines and the heads of their input branches, and:
+
+- starts a job for every pipeline whose inputs (or spec) moved since its output head, as ``run``
+  does, unless a job of that pipeline is running (the next job takes the newest heads when it
+  ends) or its last job failed on exactly these inputs (a failed job prints one line and the loop
+  keeps watching; a new commit or spec tries again);
+- runs independent jobs at the same time, each in a process of its own (in a process group of its
+  own; its workers are in their guard's group, runner/workers.py), within a budget of cores
+  (``--cores``, default every core): a job is granted
+  ``min(budget, max(parallelismSpec, resourceRequests.cpu))`` cores, gets that many workers at
+  most and ``OMP_NUM_THREADS`` set to it, and starts only when that many are free;
+- gives the cores to the critical path first: a pipeline is *critical* when a service pipeline
+  reads its output, directly or further down (ingest, features, train for serve); the others
+  (evaluate) are *background*. Pending work is taken in the order critical before background,
+  then upstream before downstream; a critical job that lacks cores pauses (SIGSTOP to the job's
+  process groups) running background jobs until it has them, and they resume (SIGCONT) when
+  cores are free again;
+  background jobs also run at ``BACKGROUND_NICE``, so they get only what the rest leaves;
+- keeps each service pipeline running and reloads it on a new input commit (services.py).
+
+SIGINT (Ctrl-C) or SIGTERM stops every job (marked ``killed``; its finished datums stay in the
+cache) and service the loop started; the next start resumes from the state. See
+docs/architecture.md ("When pipelines run") for the choices and their measurements.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import multiprocessing
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from typing import Any, TextIO
+
+from runner.children import die_with_parent, signal_tree, stop_group
+from runner.jobs import JobOutcome, input_heads, needs_job, run_job, topo_order
+from runner.records import PipelineRecord
+from runner.services import Service, ServiceError
+from runner.spec import Spec
+from runner.state import State
+
+#: Seconds between two looks at the branch heads when nothing else wakes the loop.
+POLL_SECONDS = 0.2
+#: Niceness of background jobs' processes (19 is the lowest priority).
+BACKGROUND_NICE = 19
+#: Seconds a job has to stop (kill its workers, record itself killed) before it is killed.
+JOB_STOP_TIMEOUT = 10.0
+
+
+def cores_wanted(spec: Spec, budget: int) -> int:
+    """The cores a job of ``spec`` is granted: its datum parallelism or its CPU request, whichever
+    is larger, within ``budget``."""
+    request = (spec.raw.get("resourceRequests") or {}).get("cpu", 1)
+    try:
+        text = str(request)
+        cpus = float(text[:-1]) / 1000 if text.endswith("m") else float(text)
+    except ValueError:
+        cpus = 1.0
+    return max(1, min(budget, max(spec.parallelism, math.ceil(cpus))))
+
+
+def critical_pipelines(specs: dict[str, Spec]) -> set[str]:
+    """Pipelines a service reads, directly or through other pipelines; every pipeline when the
+    DAG has no service (then nothing is background)."""
+    services = [s for s in specs.values() if s.is_service]
+    if not services:
+        return set(specs)
+    critical: set[str] = set()
+    pending = [repo for s in services for repo in s.input_repos]
+    while pending:
+        repo = pending.pop()
+        if repo in specs and repo not in critical:
+            critical.add(repo)
+            pending.extend(specs[repo].input_repos)
+    return critical
+
+
+@dataclass
+class RunningJob:
+    """A job the loop started: its process (the leader of its process group) and its grant."""
+
+    pipeline: str
+    heads: dict[str, str]
+    spec_hash: str
+    cores: int
+    critical: bool
+    order: int
+    process: multiprocessing.process.BaseProcess
+    conn: Connection
+    started: float = field(default_factory=time.monotonic)
+    paused: bool = False
+
+    @property
+    def pgid(self) -> int:
+        assert self.process.pid is not None
+        return self.process.pid
+
+
+def _job_main(
+    conn: Connection,
+    root: str,
+    record: PipelineRecord,
+    heads: dict[str, str],
+    cwd: str,
+    cores: int,
+    background: bool,
+) -> None:
+    """A job's process: its own process group, its priority and thread budget, then ``run_job``."""
+    with contextlib.suppress(OSError):
+        os.setpgid(0, 0)
+    die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the loop decides what Ctrl-C stops
+
+    def stop(_signum: int, _frame: Any) -> None:
+        raise SystemExit(143)  # run_job kills its workers and records the job killed
+
+    signal.signal(signal.SIGTERM, stop)
+    if background:
+        os.nice(BACKGROUND_NICE)
+    os.environ["OMP_NUM_THREADS"] = str(cores)
+    state = State(root)
+    try:
+        outcome = run_job(state, record, heads, cwd, max_workers=cores, quiet=True)
+    except SystemExit:
+        return
+    except Exception as exc:  # a state change under the job (pipeline deleted...): one line
+        outcome = JobOutcome("-", record.name, ok=False, reason=f"{record.name}: job failed: {exc}")
+    with contextlib.suppress(OSError):
+        conn.send(outcome)
+
+
+class Loop:
+    """The scheduler of ``runner up`` over one state folder."""
+
+    def __init__(
+        self,
+        state: State,
+        cwd: str,
+        out: TextIO,
+        cores: int | None = None,
+        service_overrides: dict[str, str] | None = None,
+    ) -> None:
+        self.state, self.cwd, self.out = state, cwd, out
+        self.budget = max(1, cores or os.cpu_count() or 1)
+        self.service_overrides = service_overrides or {}
+        self.running: dict[str, RunningJob] = {}
+        self.services: dict[str, Service] = {}
+        self.refused: set[str] = set()
+        #: pipeline -> (heads, spec hash) of its last failed job: not retried until they change
+        self.failed: dict[str, tuple[dict[str, str], str]] = {}
+        self.stop_signal: int | None = None
+        self.ctx = multiprocessing.get_context("fork")
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_w, False)
+
+    # -- the turn ----------------------------------------------------------------------------
+    def _say(self, line: str) -> None:
+        self.out.write(f"{time.strftime('%H:%M:%S')} {line}\n")
+        self.out.flush()
+
+    def _specs(self) -> tuple[list[PipelineRecord], dict[str, Spec]]:
+        records = topo_order(self.state.list_pipelines())
+        return records, {r.name: r.spec for r in records}
+
+    def _reap(self) -> None:
+        for name, job in list(self.running.items()):
+            outcome: JobOutcome | None = None
+            with contextlib.suppress(EOFError, OSError):
+                if job.conn.poll():
+                    outcome = job.conn.recv()
+            if outcome is None and job.process.is_alive():
+                continue
+            job.process.join(timeout=5)
+            job.conn.close()
+            del self.running[name]
+            if outcome is None:
+                why = f"exit status {job.process.exitcode}"
+                outcome = JobOutcome("-", name, ok=False, reason=f"{name}: the job's process died ({why})")
+            if outcome.ok:
+                self._say(outcome.summary())
+                self.failed.pop(name, None)
+            else:
+                self._say(f"runner: {outcome.reason}")
+                self.failed[name] = (job.heads, job.spec_hash)
+
+    def _pending(
+        self, records: list[PipelineRecord], specs: dict[str, Spec]
+    ) -> list[tuple[PipelineRecord, dict[str, str]]]:
+        """Pipelines that need a job now, with the input heads it will take.
+
+        A pipeline waits while a pipeline upstream of it is running or needs a job itself, so
+        that a job never combines a new commit of one input with an old commit of another that
+        is about to move (``cross(train, features)`` waits for train after features moved), as a
+        Pachyderm job waits for the upstream commits of its commit set.
+        """
+        unsettled: set[str] = set()
+        pending = []
+        for record in records:  # upstream first
+            spec = record.spec
+            if spec.is_service:
+                continue
+            if spec.name in self.running or any(repo in unsettled for repo in spec.input_repos):
+                unsettled.add(spec.name)
+                continue
+            heads = input_heads(self.state, spec)
+            if heads is None or not needs_job(self.state, record, heads):
+                continue
+            if self.failed.get(spec.name) == (heads, record.effective_hash):
+                continue  # failed on these very inputs: wait for a new commit or spec
+            unsettled.add(spec.name)
+            pending.append((record, heads))
+        return pending
+
+    def _free_cores(self) -> int:
+        return self.budget - sum(j.cores for j in self.running.values() if not j.paused)
+
+    def _schedule(self, records: list[PipelineRecord], specs: dict[str, Spec]) -> None:
+        critical = critical_pipelines(specs)
+        order = {r.name: i for i, r in enumerate(records)}
+        # (rank, what): paused jobs resume before new jobs of their rank start
+        work: list[tuple[tuple[int, int, int], Any]] = []
+        for job in self.running.values():
+            if job.paused:
+                work.append(((0 if job.critical else 1, 0, job.order), job))
+        for record, heads in self._pending(records, specs):
+            name = record.name
+            work.append(((0 if name in critical else 1, 1, order[name]), (record, heads)))
+        for (rank, _, _), item in sorted(work, key=lambda w: w[0]):
+            need = item.cores if isinstance(item, RunningJob) else cores_wanted(item[0].spec, self.budget)
+            if self._free_cores() < need and rank == 0:
+                self._pause_background(need - self._free_cores())  # if that frees enough
+            if self._free_cores() < need:
+                break  # strict priority: nothing of a lower rank jumps ahead of this one
+            if isinstance(item, RunningJob):
+                item.paused = False
+                signal_tree(item.pgid, signal.SIGCONT)
+                self._say(f"{item.pipeline}: job resumed ({item.cores} core(s) free)")
+            else:
+                record, heads = item
+                self._start(record, heads, need, rank == 0, order[record.name])
+
+    def _pause_background(self, cores: int) -> None:
+        """Pause running background jobs, the latest started first, until ``cores`` more are free
+        (none, if pausing them all would not free that many)."""
+        background = [j for j in self.running.values() if not j.critical and not j.paused]
+        if sum(j.cores for j in background) < cores:
+            return
+        for job in sorted(background, key=lambda j: j.started, reverse=True):
+            if cores <= 0:
+                return
+            if signal_tree(job.pgid, signal.SIGSTOP):
+                job.paused = True
+                cores -= job.cores
+                self._say(
+                    f"{job.pipeline}: job paused (SIGSTOP): a job on the path to a service needs its cores"
+                )
+
+    def _start(
+        self, record: PipelineRecord, heads: dict[str, str], cores: int, critical: bool, order: int
+    ) -> None:
+        spec = record.spec
+        parent, child = self.ctx.Pipe(duplex=False)
+        process = self.ctx.Process(
+            target=_job_main,
+            args=(
+                child,
+                str(self.state.root),
+                record,
+                heads,
+                self.cwd,
+                cores,
+                not critical,
+            ),
+            name=f"job-{spec.name}",
+        )
+        process.start()
+        child.close()
+        with contextlib.suppress(OSError):  # also here, so the group exists before any signal to it
+            os.setpgid(process.pid, process.pid)
+        self.running[spec.name] = RunningJob(
+            spec.name, heads, record.effective_hash, cores, critical, order, process, parent
+        )
+        inputs = ", ".join(f"{repo}@{commit[:12]}" for repo, commit in heads.items())
+        kind = "" if critical else ", background"
+        self._say(f"{spec.name}: job started on {inputs} ({cores} core(s){kind})")
+
+    def _sync_services(self, specs: dict[str, Spec]) -> None:
+        for name, spec in specs.items():
+            if not spec.is_service or name in self.refused:
+                continue
+            service = self.services.get(name)
+            if service is None or service.spec.spec_hash != spec.spec_hash:
+                if service is not None:
+                    service.stop()
+                try:
+                    service = self.services[name] = Service(
+                        self.state, spec, self.cwd, self.service_overrides, _Prefixed(self._say)
+                    )
+                except ServiceError as exc:
+                    self._say(f"runner: {exc}")
+                    self.refused.add(name)
+                    continue
+            service.sync()
+        for name in [n for n in self.services if n not in specs]:
+            self.services.pop(name).stop()
+
+    def turn(self) -> None:
+        """One look at the state: reap ended jobs, start or resume jobs, keep services in step."""
+        self._reap()
+        records, specs = self._specs()
+        self._schedule(records, specs)
+        self._sync_services(specs)
+
+    # -- running and stopping ----------------------------------------------------------------
+    def _on_signal(self, signum: int, _frame: Any) -> None:
+        self.stop_signal = signum
+        with contextlib.suppress(OSError):
+            os.write(self._wake_w, b"x")
+
+    def run(self) -> int:
+        """Run until SIGINT or SIGTERM; returns 130 (SIGINT) or 143 (SIGTERM)."""
+        with self.state.jobs_locked("up"):
+            previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+            try:
+                self._say(f"runner up: watching {self.state.root} with {self.budget} core(s); Ctrl-C stops")
+                while self.stop_signal is None:
+                    self.turn()
+                    sentinels = [j.process.sentinel for j in self.running.values()]
+                    ready = wait(
+                        [*sentinels, *[j.conn for j in self.running.values()], self._wake_r], POLL_SECONDS
+                    )
+                    if self._wake_r in ready:
+                        with contextlib.suppress(BlockingIOError):
+                            os.read(self._wake_r, 64)
+            finally:
+                self.stop()
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
+        name = signal.Signals(self.stop_signal).name if self.stop_signal else "?"
+        self._say(f"runner up: stopped ({name}); the next start resumes from {self.state.root}")
+        return 128 + (self.stop_signal or 0)
+
+    def stop(self) -> None:
+        """Stop every job (recorded killed, finished datums kept) and every service started."""
+        for name, job in list(self.running.items()):
+            if job.paused:  # its workers' group too, so they can stop
+                signal_tree(job.pgid, signal.SIGCONT)
+            stop_group(
+                job.pgid, lambda seconds, p=job.process: p.join(seconds) or not p.is_alive(), JOB_STOP_TIMEOUT
+            )
+            job.process.join(timeout=2)
+            job.conn.close()
+            del self.running[name]
+            self._say(f"{name}: job stopped; its finished datums are reused by the next start")
+        for service in self.services.values():
+            service.stop()
+        self.services.clear()
+        self.state.recover_jobs()  # a job killed before it could record itself
+
+
+class _Prefixed:
+    """A text stream that hands each line to the loop's timestamped ``_say``."""
+
+    def __init__(self, say: Any) -> None:
+        self.say = say
+
+    def write(self, text: str) -> int:
+        for line in text.splitlines():
+            self.say(line)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def up(state: State, cwd: str, out: TextIO | None = None, **options: Any) -> int:
+    """The ``up`` verb: run the loop until SIGINT or SIGTERM."""
+    return Loop(state, cwd, out or sys.stdout, **options).run()
