@@ -30,11 +30,28 @@ def _lookup_prctl() -> Callable[..., int] | None:
 _PRCTL = _lookup_prctl()
 
 
-def die_with_parent(sig: int = signal.SIGTERM) -> None:
-    """Have the kernel send ``sig`` to this process when its parent dies (Linux; no-op elsewhere).
-    Safe as a ``preexec_fn``. (runner/workers.py has the SIGKILL variant for stage processes.)"""
+def die_with_parent(sig: int = signal.SIGTERM, parent: int | None = None) -> None:
+    """Have the kernel send ``sig`` to this process when its parent dies (Linux; no-op elsewhere);
+    with ``parent``, exit at once if it is already gone (it died before the request took effect).
+    Safe as a ``preexec_fn``: stage processes use SIGKILL (runner/workers.py), the loop's own
+    children SIGTERM so they can stop their own."""
     if _PRCTL is not None:
         _PRCTL(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
+    if parent is not None and os.getppid() != parent:
+        os._exit(1)
+
+
+def pid_alive(pid: int | None) -> bool:
+    """Whether a process with this id exists (a job's runner, a writer of a partial object)."""
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def signal_group(pgid: int, sig: int) -> bool:

@@ -27,6 +27,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
+from runner.children import pid_alive
+
 BUF_SIZE = 1 << 20
 #: bytes per sendfile call when copying from a descriptor: small enough to notice a stop request
 #: within a few milliseconds, large enough to cost nothing
@@ -43,16 +45,6 @@ Blob = tuple[str, int]
 #: ``<root>/.put-<pid>-<random>``: digests a running ``put file`` installed (``ObjectStore.journal``).
 JOURNAL_PREFIX = ".put-"
 _DIGEST_RE = re.compile(r"[0-9a-f]{40}")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class Stopped(Exception):
@@ -347,7 +339,7 @@ class ObjectStore:
         found = []
         for journal in self.root.glob(f"{JOURNAL_PREFIX}*") if self.root.is_dir() else []:
             pid = journal.name[len(JOURNAL_PREFIX) :].split("-")[0]
-            if pid.isdigit() and int(pid) != os.getpid() and _alive(int(pid)):
+            if pid.isdigit() and int(pid) != os.getpid() and pid_alive(int(pid)):
                 found.append(journal)
         return found
 

@@ -8,11 +8,11 @@ before these classes existed keeps working. ``State`` (state.py) reads and write
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from runner.children import pid_alive
 from runner.spec import Spec, parse_spec
 
 
@@ -246,19 +246,6 @@ class JobRecord:
         if self.state is JobState.RUNNING and not pid_alive(self.pid):
             return JobState.KILLED
         return self.state
-
-
-def pid_alive(pid: int | None) -> bool:
-    """Whether a process with this id exists (a job's runner, a writer of a partial object)."""
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from runner.children import pid_alive
 from runner.objects import Blob, ObjectStore, link_or_copy
 from runner.records import (
     DatumRecord,
@@ -49,7 +50,6 @@ from runner.records import (
     PipelineRecord,
     RepoKind,
     RepoRecord,
-    pid_alive,
 )
 from runner.spec import NAME_RE
 from runner.visible import remove_links_into

@@ -30,7 +30,6 @@ but still holds the lock until it exits.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import functools
 import multiprocessing
 import os
@@ -46,6 +45,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 
+from runner.children import die_with_parent
 from runner.datum_log import DatumLog
 from runner.objects import ObjectStore, link_or_copy
 from runner.visible import make_link, remove_link
@@ -300,29 +300,6 @@ def stage_inputs(task: Task, pfs_root: Path, empty_files: frozenset[str] = froze
     (pfs_root / "out").mkdir(parents=True, exist_ok=True)
 
 
-#: ``prctl`` option: the signal the kernel sends this process when its parent dies (linux/prctl.h).
-PR_SET_PDEATHSIG = 1
-
-
-@functools.cache
-def _prctl() -> Callable[..., int] | None:
-    """libc's ``prctl`` (Linux), looked up once per process; None elsewhere."""
-    try:
-        return ctypes.CDLL(None, use_errno=True).prctl  # type: ignore[no-any-return]
-    except (OSError, AttributeError):
-        return None
-
-
-def die_with_parent(parent: int | None = None) -> None:
-    """Have the kernel SIGKILL this process when its parent dies; exit at once if ``parent`` is
-    already gone (it died before the request took effect). Safe between fork and exec."""
-    prctl = _prctl()
-    if prctl is not None:
-        prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
-    if parent is not None and os.getppid() != parent:
-        os._exit(1)
-
-
 class GroupGuard:
     """The leader of a job's process group: a forked process that only waits for EOF on a pipe whose
     writing end the runner holds, then SIGKILLs its group (every worker, subprocess datum and child
@@ -330,7 +307,6 @@ class GroupGuard:
     inherits the state lock too, so the lock is free only once the group is gone."""
 
     def __init__(self) -> None:
-        _prctl()  # resolved before forking, so children never load it between fork and exec
         read_fd, self.write_fd = os.pipe()
         pid = os.fork()
         if pid == 0:  # the guard
@@ -385,7 +361,7 @@ def run_subprocess(
             timeout=config.timeout,
             check=False,
             pass_fds=config.lock_fds,
-            preexec_fn=functools.partial(die_with_parent, os.getpid()),
+            preexec_fn=functools.partial(die_with_parent, signal.SIGKILL, os.getpid()),
         )
     except subprocess.TimeoutExpired:
         log.write(f"datum timed out after {config.timeout:g}s (datumTimeout)\n")
@@ -461,7 +437,7 @@ def run_task(config: JobConfig, store: ObjectStore, task: Task, stager: Stager, 
 
 def _worker_setup(config: JobConfig, parent: int, guard: GroupGuard | None = None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what Ctrl-C stops
-    die_with_parent(parent)
+    die_with_parent(signal.SIGKILL, parent)
     if guard is not None:
         os.close(guard.write_fd)  # only the runner may hold it: its death is what the guard waits for
         with contextlib.suppress(OSError):

@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 
 from stages.common import model_contract as contract
 from stages.common.atomic import atomic_path, write_text_atomic
+from stages.common.stage_log import logging_into
 from stages.evaluate.compare import (
     Comparison,
     ComparisonOptions,
@@ -183,18 +184,9 @@ def run(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, stream=sys.stderr, force=True)
     args = parse_args(argv)
-    root = logging.getLogger()
     try:
-        args.out.mkdir(parents=True, exist_ok=True)
-        with atomic_path(args.out / LOG_FILE) as log_tmp:
-            handler = logging.FileHandler(log_tmp, encoding="utf-8")
-            handler.setFormatter(logging.Formatter(LOG_FORMAT))
-            root.addHandler(handler)
-            try:
-                run(args)
-            finally:
-                root.removeHandler(handler)
-                handler.close()
+        with logging_into(args.out, LOG_FILE, LOG_FORMAT):
+            run(args)
     except (EvaluateInputError, TrainInputError, ValueError, OSError) as exc:
         print(f"evaluate: {exc}", file=sys.stderr)
         return 1

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from stages.common import model_contract as contract
 from stages.common.atomic import atomic_path, write_text_atomic
+from stages.common.stage_log import logging_into
 from stages.train.dataset import TrainingData, TrainInputError, load_training_data
 from stages.train.fit import SCORE_ROWS, ServedModel, fit_served_model
 from stages.train.models import CHOSEN, BoosterConfig
@@ -197,18 +198,9 @@ def run(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, stream=sys.stderr, force=True)
     args = parse_args(argv)
-    root = logging.getLogger()
     try:
-        args.out.mkdir(parents=True, exist_ok=True)
-        with atomic_path(args.out / LOG_FILE) as log_tmp:
-            handler = logging.FileHandler(log_tmp, encoding="utf-8")
-            handler.setFormatter(logging.Formatter(LOG_FORMAT))
-            root.addHandler(handler)
-            try:
-                run(args)
-            finally:
-                root.removeHandler(handler)
-                handler.close()
+        with logging_into(args.out, LOG_FILE, LOG_FORMAT):
+            run(args)
     except (TrainInputError, ValueError, OSError) as exc:
         print(f"train: {exc}", file=sys.stderr)
         return 1
