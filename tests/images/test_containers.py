@@ -149,9 +149,12 @@ def stage_outputs(
     return {stage: (in_image[stage], local[stage]) for stage in STAGES}
 
 
-#: Keys of metrics.json and model.json that measure the run (time, memory, when) or name the interpreter's
-#: patch release (the base's: Debian's 3.11.2 in the stand-in), not the model.
-MACHINE_DEPENDENT = re.compile(r"seconds|latency|rss|^trained_at$|^python$")
+#: Keys of metrics.json, model.json and evaluate's comparison.json that measure the run (time, memory,
+#: when: evaluate copies the model's ``trained_at``) or name the interpreter's patch release (the base's:
+#: Debian's 3.11.2 in the stand-in), not the model or its scores.
+MACHINE_DEPENDENT = re.compile(r"seconds|latency|rss|trained_at$|^python$")
+#: The JSON outputs compared without those keys.
+MODEL_JSON = ("metrics.json", "model.json", "comparison.json")
 
 
 def _model_facts(value: object) -> object:
@@ -195,7 +198,7 @@ def test_stage_image_gives_the_outputs_of_the_local_stage(
         ours, theirs = image_out / relative, local_out / relative
         if relative.endswith(".parquet"):
             _assert_same_table(pq.read_table(ours), pq.read_table(theirs), f"{stage}: {relative}")
-        elif relative in ("metrics.json", "model.json"):
+        elif relative in MODEL_JSON:
             assert _model_facts(json.loads(ours.read_bytes())) == _model_facts(
                 json.loads(theirs.read_bytes())
             ), f"{stage}: {relative} differs beyond times, memory and the Python patch release"
