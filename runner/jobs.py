@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TextIO
 
 from runner.datums import Datum, compute_datums, input_tree
+from runner.executors import Executor, ExecutorUnavailable, LocalExecutor
 from runner.records import (
     DatumCounts,
     DatumInputRecord,
@@ -263,12 +264,23 @@ def _collisions(
 
 
 def run_job(
-    state: State, record: PipelineRecord, heads: dict[str, str], cwd: str, max_workers: int | None = None
+    state: State,
+    record: PipelineRecord,
+    heads: dict[str, str],
+    cwd: str,
+    max_workers: int | None = None,
+    executor: Executor | None = None,
 ) -> JobOutcome:
-    """Run one job of the pipeline ``record`` over the input ``heads``; commit its output on success."""
+    """Run one job of the pipeline ``record`` over the input ``heads``; commit its output on success.
+    Its datums run where ``executor`` puts them (default: this machine's Python, ``LocalExecutor``)."""
     spec = record.spec
     started = time.perf_counter()
     job_id = new_id()
+    executor = executor or LocalExecutor()
+    try:
+        start_runner = executor.prepare(spec, job_id)
+    except ExecutorUnavailable as exc:
+        raise JobFailed(str(exc)) from None
     shash = record.effective_hash
     manifests = {repo: state.manifest(repo, commit) for repo, commit in heads.items()}
     datums = compute_datums(input_tree(spec), heads, manifests, shash) if spec.input else []
@@ -304,19 +316,21 @@ def run_job(
         book = _JobRun(state, spec, job, {d.id: d for d in datums}, cache_fh, log_fh, progress)
         book.outputs.update(skipped)
         if to_run:
-            pool = WorkerPool(workers, job_config(state, spec, job_id, cwd))
+            pool = WorkerPool(workers, job_config(state, spec, job_id, cwd), start_runner)
             try:
                 pool.run(
                     deque(Task(d.id, 1, task_inputs(state, d)) for d in to_run), book.on_result, book.tick
                 )
             except BaseException:
                 pool.close(kill=True)
+                executor.finish(job_id)
                 progress.close()
                 job.state, job.finished, job.reason = JobState.KILLED, now_iso(), "interrupted"
                 state.save_job(job)
                 shutil.rmtree(state.work_dir / job_id, ignore_errors=True)
                 raise
             pool.close()
+            executor.finish(job_id)
             shutil.rmtree(state.work_dir / job_id, ignore_errors=True)
         progress.close()
     outcome.processed, outcome.failed = book.processed, len(book.failures)
@@ -430,12 +444,20 @@ def topo_order(records: list[PipelineRecord]) -> list[PipelineRecord]:
     return [by_name[n] for n in order]
 
 
-def run_pipelines(state: State, cwd: str, out: TextIO, max_workers: int | None = None) -> list[JobOutcome]:
-    """The ``run`` verb: jobs for every pipeline with new input commits, in DAG order, until none is left."""
+def run_pipelines(
+    state: State, cwd: str, out: TextIO, max_workers: int | None = None, executor: Executor | None = None
+) -> list[JobOutcome]:
+    """The ``run`` verb: jobs for every pipeline with new input commits, in DAG order, until none is left.
+    ``executor`` runs the datums (default: locally); it checks every pipeline before the first job."""
     outcomes: list[JobOutcome] = []
     blocked: set[str] = set()
     noted: set[str] = set()
     records = topo_order(state.list_pipelines())
+    executor = executor or LocalExecutor()
+    try:
+        executor.check([r.spec for r in records if not r.spec.is_service])
+    except ExecutorUnavailable as exc:
+        raise JobFailed(str(exc)) from None
     while True:
         progressed = False
         for record in records:
@@ -462,7 +484,7 @@ def run_pipelines(state: State, cwd: str, out: TextIO, max_workers: int | None =
                 continue
             if not needs_job(state, record, heads):
                 continue
-            outcome = run_job(state, record, heads, cwd, max_workers)
+            outcome = run_job(state, record, heads, cwd, max_workers, executor)
             outcomes.append(outcome)
             out.write(outcome.summary() + "\n")
             out.flush()

@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
+from typing import Any, Protocol
 
 from runner.datum_log import DatumLog
 from runner.objects import ObjectStore, link_or_copy
@@ -235,14 +236,47 @@ def execute(config: JobConfig, task: Task, pfs_root: str, log: DatumLog, warm: W
     return run_subprocess(config, cmd, datum_env(config, task, pfs_root), pfs_root, log)
 
 
-def run_task(config: JobConfig, store: ObjectStore, task: Task, stager: Stager, warm: WarmRunner) -> Result:
+class DatumRunner(Protocol):
+    """Runs one staged datum as ``execute`` does, in a worker; made once per worker (``StartRunner``)."""
+
+    def execute(
+        self, config: JobConfig, task: Task, pfs_root: str, log: DatumLog, **options: Any
+    ) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+#: Called in each worker process once its staging root exists: the runner of that worker's datums.
+StartRunner = Callable[[JobConfig, "Stager"], DatumRunner]
+
+
+class LocalDatumRunner:
+    """The local executor: datums run in this worker process (warm) or as its subprocesses."""
+
+    def __init__(self) -> None:
+        self.warm = WarmRunner.for_this_process()
+
+    def execute(self, config: JobConfig, task: Task, pfs_root: str, log: DatumLog, **options: Any) -> bool:
+        return execute(config, task, pfs_root, log, self.warm, **options)
+
+    def close(self) -> None:
+        return None
+
+
+def start_local_runner(_config: JobConfig, _stager: Stager) -> DatumRunner:
+    return LocalDatumRunner()
+
+
+def run_task(
+    config: JobConfig, store: ObjectStore, task: Task, stager: Stager, runner: DatumRunner
+) -> Result:
     """Stage, run and collect one datum try."""
     started = time.perf_counter()
     outputs: dict[str, tuple[str, int]] = {}
     collected = False
     try:
         stager.stage(task)
-        ok = execute(config, task, str(stager.pfs), stager.log, warm)
+        ok = runner.execute(config, task, str(stager.pfs), stager.log)
         if ok:
             outputs = collect_outputs(stager.out, store)
             collected = True
@@ -292,11 +326,20 @@ def run_staged_datum(config: JobConfig, task: Task, root: Path) -> tuple[bool, s
     return proc.exitcode == 0, log
 
 
-def _worker_main(conn: Connection, config: JobConfig) -> None:
+def _worker_main(conn: Connection, config: JobConfig, start_runner: StartRunner) -> None:
     _worker_setup(config)
     store = ObjectStore(Path(config.store_root))
     stager = Stager(Path(config.work_root) / f"worker-{os.getpid()}")
-    warm = WarmRunner.for_this_process()
+    runner = start_runner(config, stager)
+    try:
+        _serve_batches(conn, config, store, stager, runner)
+    finally:
+        runner.close()
+
+
+def _serve_batches(
+    conn: Connection, config: JobConfig, store: ObjectStore, stager: Stager, runner: DatumRunner
+) -> None:
     parent = os.getppid()
     while True:
         try:
@@ -310,7 +353,7 @@ def _worker_main(conn: Connection, config: JobConfig) -> None:
             return
         try:
             for task in batch:
-                conn.send(run_task(config, store, task, stager, warm))
+                conn.send(run_task(config, store, task, stager, runner))
         except (BrokenPipeError, ConnectionResetError):  # the runner is gone
             return
 
@@ -323,16 +366,18 @@ class _Worker:
 
 
 class WorkerPool:
-    """``n`` forked workers running the datums of one job."""
+    """``n`` forked workers running the datums of one job (each with a runner from ``start_runner``)."""
 
-    def __init__(self, n: int, config: JobConfig) -> None:
+    def __init__(self, n: int, config: JobConfig, start_runner: StartRunner = start_local_runner) -> None:
         self.config = config
+        self.start_runner = start_runner
         self.ctx = multiprocessing.get_context("fork")
         self.workers = [self._start() for _ in range(n)]
 
     def _start(self) -> _Worker:
         parent, child = self.ctx.Pipe()
-        proc = self.ctx.Process(target=_worker_main, args=(child, self.config), daemon=True)
+        args = (child, self.config, self.start_runner)
+        proc = self.ctx.Process(target=_worker_main, args=args, daemon=True)
         proc.start()
         child.close()
         return _Worker(proc, parent)
