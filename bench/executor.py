@@ -2,10 +2,17 @@
 of the same dataset, each from a fresh state, once with ``run --executor local`` and once with
 ``run --executor docker`` (each pipeline's datums in its image, one warm container per worker).
 
-Times are the jobs' own seconds (``list job --json``), the same measure as the stage table; the
-containers' processes are not children of the runner, so no memory or CPU is sampled here.
-Goal (issue 15): docker time / local time <= 1.2 for both stages at SCALE=1.0. The outputs of the
-two runs are compared by content hash (the commits' manifests): they must be the same files.
+Times are the jobs' own seconds (``list job --json``), the same measure as the stage table. CPU
+seconds are the runner's process tree (sampled, as for the stage table) plus, for docker, what the
+daemon's container cgroup used over the stage's ``run`` (cgroup v1 ``cpuacct.usage`` of
+``/sys/fs/cgroup/cpuacct/docker``: every container on the machine, so other containers running at
+the same time would count). On a busy machine the wall-clock ratio also measures the kernel's
+scheduler: under cgroup v1 all containers share the one ``docker`` cgroup's weight (1024, the
+weight of one ordinary process), and a container's ``--cpu-shares`` (from ``resourceRequests.cpu``)
+divides that, so with many runnable processes outside, the containers get less CPU than the local
+workers; the CPU ratio is the executor's own cost. Goal (issue 15): docker time / local time <= 1.2
+for both stages at SCALE=1.0. The two runs' outputs are compared by content hash (the commits'
+manifests): they must be the same files.
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.commands import python_module, run_measured
+from bench.commands import CommandRun, python_module, run_measured
 from runner.executors.docker_client import docker_problem
 
 #: The stages compared: those with thousands of datums, where per-datum costs show.
@@ -26,6 +33,15 @@ EXECUTORS = ("local", "docker")
 #: Goal of issue 15: docker executor time / local executor time, per stage.
 RATIO_GOAL = 1.2
 HEADING = "## Executors: local against docker (same dataset, same run)"
+#: CPU nanoseconds used by every container of the daemon (cgroup v1, cgroupfs driver).
+DOCKER_CPUACCT = Path("/sys/fs/cgroup/cpuacct/docker/cpuacct.usage")
+
+
+def _docker_cpu_seconds() -> float | None:
+    try:
+        return int(DOCKER_CPUACCT.read_text()) / 1e9
+    except (OSError, ValueError):
+        return None
 
 
 @dataclass(frozen=True)
@@ -36,13 +52,12 @@ class ExecutorBench:
     repo_root: Path
     echo: Callable[[str], None] = print
 
-    def _runner(self, state: Path, *args: str) -> str:
-        run = run_measured(
+    def _runner(self, state: Path, *args: str) -> CommandRun:
+        return run_measured(
             python_module("runner", "--state", str(state), *args),
             cwd=self.repo_root,
             echo=lambda line: self.echo(f"    {line}"),
         )
-        return run.output
 
     def _specs(self) -> Path:
         """Only the compared stages' specs, unchanged."""
@@ -53,16 +68,27 @@ class ExecutorBench:
         return folder
 
     def _one(self, executor: str, specs: Path) -> dict[str, Any]:
+        """Both stages under ``executor`` from a fresh state, one ``run`` per stage (for its CPU)."""
         state = self.work_dir / f"pfs-{executor}"
         shutil.rmtree(state, ignore_errors=True)
-        self.echo(f"== executors: {executor}: put raw, run ingest and features")
+        self.echo(f"== executors: {executor}: put raw, run ingest, then features")
         self._runner(state, "put", "file", "-r", "raw@master:/", "-f", str(self.data_dir))
-        self._runner(state, "update", "pipeline", "-f", str(specs))
-        self._runner(state, "run", "--executor", executor)
-        jobs = json.loads(self._runner(state, "list", "job", "--json"))
+        cpu: dict[str, float | None] = {}
+        for stage in STAGES:
+            self._runner(state, "update", "pipeline", "-f", str(specs / f"{stage}.json"))
+            containers_before = _docker_cpu_seconds()
+            run = self._runner(state, "run", "--executor", executor)
+            containers_after = _docker_cpu_seconds()
+            in_containers = (
+                containers_after - containers_before
+                if executor == "docker" and containers_before is not None and containers_after is not None
+                else 0.0
+            )
+            cpu[stage] = run.sampler.cpu_seconds() + in_containers
+        jobs = json.loads(self._runner(state, "list", "job", "--json").output)
         seconds = {job["pipeline"]: job["seconds"] for job in jobs if job["pipeline"] in STAGES}
         manifests = {stage: _head_manifest(state, stage) for stage in STAGES}
-        return {"seconds": seconds, "manifests": manifests, "state": state}
+        return {"seconds": seconds, "cpu": cpu, "manifests": manifests, "state": state}
 
     def run(self) -> dict[str, Any]:
         problem = docker_problem()
@@ -74,10 +100,14 @@ class ExecutorBench:
         result: dict[str, Any] = {"goal": RATIO_GOAL, "stages": {}}
         for stage in STAGES:
             local, docker = runs["local"]["seconds"][stage], runs["docker"]["seconds"][stage]
+            local_cpu, docker_cpu = runs["local"]["cpu"][stage], runs["docker"]["cpu"][stage]
             result["stages"][stage] = {
                 "local_seconds": local,
                 "docker_seconds": docker,
                 "ratio": docker / local if local else None,
+                "local_cpu_seconds": local_cpu,
+                "docker_cpu_seconds": docker_cpu,
+                "cpu_ratio": docker_cpu / local_cpu if local_cpu and docker_cpu else None,
                 "same_outputs": runs["local"]["manifests"][stage] == runs["docker"]["manifests"][stage],
                 "files": len(runs["local"]["manifests"][stage]),
             }
@@ -100,15 +130,17 @@ def executor_lines(results: dict[str, Any]) -> list[str]:
     if "skipped" in found:
         return [HEADING, "", f"Not measured: {found['skipped']}", ""]
     rows = [
-        "| stage | local s | docker s | docker / local | goal | same output files |",
-        "|:---|---:|---:|---:|---:|:---|",
+        "| stage | local s | docker s | docker / local | goal | local CPU s | docker CPU s | CPU ratio "
+        "| same output files |",
+        "|:---|---:|---:|---:|---:|---:|---:|---:|:---|",
     ]
     for stage, row in found["stages"].items():
         ratio = row["ratio"]
         met = "met" if ratio is not None and ratio <= found["goal"] else "missed"
         rows.append(
             f"| {stage} | {row['local_seconds']:.1f} | {row['docker_seconds']:.1f} | "
-            f"{ratio:.2f} x | <= {found['goal']} x ({met}) | "
+            f"{ratio:.2f} x | <= {found['goal']} x ({met}) | {row['local_cpu_seconds']:.1f} | "
+            f"{row['docker_cpu_seconds']:.1f} | {_times(row['cpu_ratio'])} | "
             f"{'yes' if row['same_outputs'] else 'NO'} ({row['files']:,} files) |"
         )
     return [
@@ -116,11 +148,17 @@ def executor_lines(results: dict[str, Any]) -> list[str]:
         "",
         "Ingest and features from a fresh state with `run --executor local`, then with "
         "`run --executor docker` (each pipeline's datums in its image, one warm container per worker); "
-        "times are the jobs' own seconds. Output files compared by content hash.",
+        "times are the jobs' own seconds; CPU seconds: the runner's processes, plus the containers' "
+        "cgroup for docker. Output files compared by content hash. See bench/executor.py for why the "
+        "two ratios part on a busy machine.",
         "",
         *rows,
         "",
     ]
+
+
+def _times(ratio: float | None) -> str:
+    return "-" if ratio is None else f"{ratio:.2f} x"
 
 
 def missed_goals(results: dict[str, Any]) -> list[str]:

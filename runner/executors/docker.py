@@ -9,15 +9,20 @@ started at the worker's first datum::
     docker run -i --rm --mount <worker staging>/pfs:/pfs --mount runner/:/opt/stockpipe-runner/runner:ro
         <resources> <image> python3 -c <start the container worker>
 
-It runs as the image's own user in the image's working directory, with the image's environment,
-and serves the worker's datums one after another (``container_worker.py``, over its stdin and
-stdout), so a job of 8,049 datums costs one container start per worker, not per datum. Staging
-(hard links from the object store) and collecting the outputs stay on the runner's side, in the
-worker folder the container sees at ``/pfs``: the cmd's ``/pfs/<input>`` and ``/pfs/out`` are the
-real paths, and the object store itself is never mounted. ``/pfs/out`` is opened to every uid
-before each datum so the image's user (UID 1000 in this project's images) can write it; files it
-writes are moved into the store by the runner (as root directly; as another uid, after the
-container opened their folders and the runner took a copy of its own).
+This is how a Pachyderm worker pod runs (src/server/pps/server/worker_rc.go): the user container
+is the pipeline's image, its command the worker binary (copied in by an init container, under
+dumb-init), which runs every datum of the pod in that one container; ``/pfs`` is a volume, the
+spec's requests and limits are the user container's, and it runs as the image's USER (a numeric
+``transform.user`` instead, as here). So the container runs as the image's own user in the
+image's working directory, with the image's environment, and serves the worker's datums one after
+another (``container_worker.py``, over its stdin and stdout), so a job of 8,049 datums costs one
+container start per worker, not per datum. Staging (hard links from the object store) and
+collecting the outputs stay on the runner's side, in the worker folder the container sees at
+``/pfs``: the cmd's ``/pfs/<input>`` and ``/pfs/out`` are the real paths, and the object store
+itself is never mounted. ``/pfs/out`` is opened to every uid before each datum so the image's
+user (UID 1000 in this project's images) can write it; files it writes are moved into the store
+by the runner (as root directly; as another uid, after the container opened their folders and
+the runner took a copy of its own).
 """
 
 from __future__ import annotations
@@ -73,6 +78,8 @@ class ContainerPlan:
     job_id: str
     resources: tuple[str, ...]
     runner_package: Path = RUNNER_PACKAGE
+    #: ``--user`` options: empty (the image's USER) unless the spec's ``transform.user`` is a uid
+    user: tuple[str, ...] = ()
 
     def command(self, name: str, pfs: Path) -> list[str]:
         """The ``docker run`` of one worker's container, its staging folder ``pfs`` at /pfs."""
@@ -81,6 +88,7 @@ class ContainerPlan:
             "run",
             "-i",
             "--rm",
+            "--init",  # a minimal init as PID 1, as the worker pod's dumb-init
             "--sig-proxy=false",
             "--name",
             name,
@@ -91,6 +99,7 @@ class ContainerPlan:
             *bind(pfs, "/pfs"),
             *bind(self.runner_package, f"{CONTAINER_RUNNER_ROOT}/runner", read_only=True),
             *self.resources,
+            *self.user,
             self.image.reference,
             *CONTAINER_COMMAND,
         ]
@@ -121,6 +130,18 @@ def adopt_outputs(out: Path) -> None:
                     copy = f"{entry.path}.stockpipe-adopt"
                     shutil.copyfile(entry.path, copy)
                     os.replace(copy, entry.path)
+
+
+def user_options(spec: Spec) -> tuple[str, ...]:
+    """``transform.user`` as worker_rc.go reads it: a numeric uid runs the user container as that
+    uid and gid; anything else is logged and ignored (the image's USER)."""
+    user = str((spec.raw.get("transform") or {}).get("user") or "")
+    if not user:
+        return ()
+    if not user.isdigit():
+        log.warning("%s: transform.user %r is not a uid; the image's user runs the datums", spec.name, user)
+        return ()
+    return ("--user", f"{user}:{user}")
 
 
 class ContainerRunner:
@@ -255,7 +276,12 @@ class DockerExecutor:
 
     def prepare(self, spec: Spec, job_id: str) -> StartRunner:
         return ContainerPlan(
-            self._image(spec), spec.name, job_id, tuple(resource_options(spec)), self.runner_package
+            self._image(spec),
+            spec.name,
+            job_id,
+            tuple(resource_options(spec)),
+            self.runner_package,
+            user_options(spec),
         )
 
     def finish(self, job_id: str) -> None:

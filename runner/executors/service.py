@@ -9,6 +9,10 @@ caller picks the local one). Stop it with :func:`docker_service_stop_command` (`
 
 from __future__ import annotations
 
+import argparse
+import os
+import shlex
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -17,7 +21,7 @@ from runner.executors.docker_client import DOCKER
 from runner.executors.kinds import ExecutorUnavailable
 from runner.executors.resources import resource_options
 from runner.spec import Spec
-from runner.state import State
+from runner.state import State, StateError
 
 SERVICE_LABEL = "stockpipe.service"
 LOOPBACK = "127.0.0.1"
@@ -71,3 +75,29 @@ def docker_service_command(
 def docker_service_stop_command(spec: Spec) -> list[str]:
     """Stop and remove the service's container (started by :func:`docker_service_command`)."""
     return [DOCKER, "rm", "--force", service_container_name(spec)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m runner.executors.service PIPELINE --port N``: print the service's ``docker run``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m runner.executors.service",
+        description="Print the `docker run` that serves a service pipeline from its image, its inputs' "
+        "head commits mounted read-only, its port published on 127.0.0.1.",
+    )
+    parser.add_argument("pipeline", help="a created service pipeline (e.g. serve)")
+    parser.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (default 8000)")
+    parser.add_argument("--state", default=os.environ.get("PFS_STATE") or ".pfs", help="state folder")
+    args = parser.parse_args(argv)
+    state = State(args.state)
+    try:
+        spec = state.pipeline(args.pipeline).spec
+        command = docker_service_command(spec, service_inputs(state, spec), args.port)
+    except (ExecutorUnavailable, StateError) as exc:
+        print(f"runner: {exc}", file=sys.stderr)
+        return 1
+    print(shlex.join(command))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -7,8 +7,14 @@ Real images, real stages, the bundled sample; skipped with one stated reason wit
 
 from __future__ import annotations
 
+import grp
 import json
+import os
 import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +23,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from runner.executors.resources import SHARES_PER_CPU
+from tests.conftest import REPO_ROOT
 from tests.executor.conftest import DOCKER_PROBLEM, SampleRuns, needs_docker, run_runner
 
 #: Files whose content records the run itself (times, memory, the random commit ids), compared by name.
@@ -215,3 +222,92 @@ def test_no_daemon_is_one_line_saying_how_to_start_one(tmp_path: Path) -> None:
         assert "no Docker daemon reachable" in lines[0] and "dockerd" in lines[0]
     else:  # no docker client at all
         assert "no `docker` client" in lines[0]
+
+
+def _probe_spec(tmp_path: Path, name: str, lines: list[str], **transform: object) -> Path:
+    """A one-pipeline state over two small files, the spec's cmd being ``sh`` with ``lines`` on stdin."""
+    (tmp_path / "in").mkdir(exist_ok=True)
+    for file in ("a.txt", "b.txt"):
+        (tmp_path / "in" / file).write_text(f"content of {file}\n")
+    spec = {
+        "pipeline": {"name": name},
+        "input": {"pfs": {"repo": "things", "glob": "/*"}},
+        "transform": {"image": "stockpipe/ingest:0.1.0", "cmd": ["sh"], "stdin": lines, **transform},
+    }
+    path = tmp_path / f"{name}.json"
+    path.write_text(json.dumps(spec))
+    return path
+
+
+@needs_docker()
+@pytest.mark.slow
+def test_a_numeric_transform_user_runs_the_datums_as_that_uid(
+    stage_images: list[str], tmp_path: Path
+) -> None:
+    """worker_rc.go: a numeric ``transform.user`` is the user container's uid and gid."""
+    state = tmp_path / "pfs"
+    spec = _probe_spec(tmp_path, "as-user", ['id -u > "/pfs/out/$(basename "$things").uid"'], user="4321")
+    assert run_runner(state, "put", "file", "-r", "things@master:/", "-f", str(tmp_path / "in")).code == 0
+    assert run_runner(state, "create", "pipeline", "-f", str(spec)).code == 0
+    done = run_runner(state, "run", "--executor", "docker")
+    assert done.code == 0, done.out + done.err
+    assert (state / "as-user" / "master" / "a.txt.uid").read_text() == "4321\n"
+
+
+#: A uid for the runner that is neither root nor the images' user.
+RUNNER_UID = 4242
+SYSTEM_PYTHON = Path("/usr/bin/python3")
+
+
+@pytest.fixture
+def runner_home() -> Iterator[Path]:
+    """A folder of /tmp that uid 4242 can reach (pytest's own tmp folders are root's, mode 0700)."""
+    folder = Path(tempfile.mkdtemp(prefix="stockpipe-executor-"))
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@needs_docker()
+@pytest.mark.slow
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to start the runner as another uid")
+@pytest.mark.skipif(
+    shutil.which("setpriv") is None or not SYSTEM_PYTHON.exists(), reason="needs setpriv and python3"
+)
+def test_a_runner_that_is_not_root_takes_the_images_users_files(
+    stage_images: list[str], runner_home: Path
+) -> None:
+    """The runner as uid 4242 (in the docker group, with the system's Python: the runner is standard
+    library only), the datums as the image's UID 1000 writing files in sub-folders of /pfs/out:
+    the runner moves them into its store, and a second run skips them."""
+    tmp_path = runner_home
+    state = tmp_path / "pfs"
+    lines = [
+        'd="/pfs/out/$(basename "$things")/deeper"; mkdir -p "$d"',
+        'cp "$things" "$d/copy"; chmod 600 "$d/copy"',
+    ]
+    spec = _probe_spec(tmp_path, "handover", lines)
+    for path in [tmp_path, *tmp_path.rglob("*")]:
+        os.chown(path, RUNNER_UID, RUNNER_UID)
+    docker_gid = grp.getgrnam("docker").gr_gid
+
+    def as_runner(*args: str) -> subprocess.CompletedProcess[str]:
+        command = ["setpriv", f"--reuid={RUNNER_UID}", f"--regid={docker_gid}", "--clear-groups"]
+        command += [str(SYSTEM_PYTHON), "-m", "runner", "--state", str(state), *args]
+        env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path)}
+        return subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
+
+    for args in (
+        ("put", "file", "-r", "things@master:/", "-f", str(tmp_path / "in")),
+        ("create", "pipeline", "-f", str(spec)),
+    ):
+        done = as_runner(*args)
+        assert done.returncode == 0, done.stderr
+    done = as_runner("run", "--executor", "docker")
+    assert done.returncode == 0, done.stdout + done.stderr
+    for name in ("a.txt", "b.txt"):
+        out = state / "handover" / "master" / name / "deeper" / "copy"
+        assert out.read_text() == f"content of {name}\n"
+        assert out.stat().st_uid == RUNNER_UID  # the runner's own copy in its store
+    again = as_runner("run", "--executor", "docker")
+    assert again.returncode == 0 and "nothing to do" in again.stdout
