@@ -8,8 +8,14 @@ PYTHON      ?= python3
 VENV        ?= .venv
 PY          := $(VENV)/bin/python
 VENV_STAMP  := $(VENV)/.installed
-REQUIREMENTS := requirements-dev.txt requirements-runner.txt stages/ingest/requirements.txt \
-                stages/features/requirements.txt stages/train/requirements.txt api/requirements.txt
+# Every image and the folder of its build files, from images.txt (the one list of stages and images);
+# read with shell builtins only (make works whatever PATH holds); a name starts with a-z.
+IMAGE_ROWS    := $(shell while read -r name folder rest; do \
+                   case "$$name" in ([a-z]*) echo "$$name:$$folder";; esac; done < images.txt)
+IMAGE_NAMES   := $(foreach row,$(IMAGE_ROWS),$(firstword $(subst :, ,$(row))))
+image_folder   = $(patsubst $(1):%,%,$(filter $(1):%,$(IMAGE_ROWS)))
+REQUIREMENTS  := requirements-dev.txt requirements-runner.txt \
+                 $(foreach name,$(IMAGE_NAMES),$(call image_folder,$(name))/requirements.txt)
 # Where the local runner keeps its repos and commits (also read by python -m runner).
 export PFS_STATE ?= .pfs
 # What `make pipeline` puts into the raw repo: a folder in the Kaggle layout, the Kaggle
@@ -52,7 +58,7 @@ pipeline: $(VENV_STAMP) ## run ingest, features and train locally on RAW (defaul
 	$(PY) -m runner update pipeline -f specs/ && \
 	$(PY) -m runner run --executor "$(EXECUTOR)" && \
 	$(PY) -m stages.ingest.summary "$(PFS_STATE)/ingest/master" && \
-	echo "outputs: $(PFS_STATE)/<repo>/master/ (ingest, features, train); model: $(PFS_STATE)/train/master/model.txt" && \
+	echo "outputs: $(PFS_STATE)/<repo>/master/ (one repo per pipeline of specs/); model: $(PFS_STATE)/train/master/model.txt" && \
 	echo "next: $(serve_hint), then curl 'http://$(HOST):$(PORT)/predict?vol_moving_avg=2500000&adj_close_rolling_med=41.5'"
 
 test: $(VENV_STAMP) lint ## lint, then run the whole test suite

@@ -27,11 +27,12 @@ from werkzeug.exceptions import HTTPException
 from api.model import LoadedModel, load_model
 from api.openapi import build_openapi
 from api.params import RequestError, parse_batch, parse_query
+from stages.common.model_contract import FEATURE_COLUMNS
 
 log = logging.getLogger(__name__)
 
-#: The API's query parameters: the model must take exactly these, in this order.
-API_FEATURES: tuple[str, ...] = ("vol_moving_avg", "adj_close_rolling_med")
+#: The API's query parameters: the model must take exactly these, in this order (the model contract's).
+API_FEATURES: tuple[str, ...] = FEATURE_COLUMNS
 
 DEFAULTS: dict[str, Any] = {
     "MODEL_DIR": "/pfs/train",

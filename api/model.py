@@ -1,8 +1,8 @@
 """The model folder written by the train stage, loaded once per worker, and its predictions.
 
-The folder holds (see the model contract) ``model.json`` (features in predict order, target
-transform, ...), ``model.txt`` (a LightGBM Booster in text form) and ``metrics.json``.
-The served volume is ``int(round(max(0, inverse_transform(raw_prediction))))``.
+The folder's files, the feature order and the served volume
+``int(round(max(0, inverse_transform(raw_prediction))))`` are the model contract's
+(docs/model-contract.md), imported from stages/common/model_contract.py as train imports them.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import json
 import logging
 import math
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,20 +21,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from stages.common import model_contract as contract
+
 if TYPE_CHECKING:
     import lightgbm
 
 log = logging.getLogger(__name__)
-
-#: Inverse of each target transform that model.json may name (on arrays, and on one float).
-INVERSE_TRANSFORMS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "none": lambda raw: raw,
-    "log1p": np.expm1,
-}
-INVERSE_TRANSFORMS_SCALAR: dict[str, Callable[[float], float]] = {
-    "none": lambda raw: raw,
-    "log1p": math.expm1,
-}
 
 
 class SingleRowPredictor:
@@ -106,16 +98,14 @@ class LoadedModel:
     def predict_rows(self, rows: np.ndarray) -> list[int]:
         """Predicted volumes for a float64 array of shape (n, len(features)), as ints."""
         raw = self.booster.predict(rows, num_threads=1)
-        volume = INVERSE_TRANSFORMS[self.target_transform](raw)
-        return [round(v) for v in np.maximum(volume, 0.0).tolist()]
+        return [int(v) for v in contract.served_volumes(raw, self.target_transform).tolist()]
 
     def predict_one(self, values: Sequence[float]) -> int:
         """Predicted volume for one row of feature values (in ``features`` order): the fast path."""
         predictor = getattr(self._per_thread, "predictor", None)
         if predictor is None:
             predictor = self._per_thread.predictor = SingleRowPredictor(self.booster, len(self.features))
-        volume = INVERSE_TRANSFORMS_SCALAR[self.target_transform](predictor.raw(values))
-        return round(max(0.0, volume))
+        return contract.served_volume(predictor.raw(values), self.target_transform)
 
     def describe(self, train_commit: str | None = None) -> dict[str, Any]:
         """What GET /model answers: metadata, metrics, the train commit and its provenance.
@@ -157,11 +147,11 @@ def _checked_metadata(metadata: Any, path: Path, expected_features: Sequence[str
     if expected_features is not None and list(features) != list(expected_features):
         raise ModelLoadError(f"{path}: features {features} are not the API's {list(expected_features)}")
     transform = metadata.get("target_transform", "none")
-    if transform not in INVERSE_TRANSFORMS:
+    if transform not in contract.TARGET_TRANSFORMS:
         raise ModelLoadError(
-            f"{path}: target_transform {transform!r} is not one of {sorted(INVERSE_TRANSFORMS)}"
+            f"{path}: target_transform {transform!r} is not one of {sorted(contract.TARGET_TRANSFORMS)}"
         )
-    if metadata.get("library", "lightgbm") != "lightgbm":
+    if metadata.get("library", contract.LIBRARY) != contract.LIBRARY:
         raise ModelLoadError(f"{path}: library {metadata.get('library')!r} is not lightgbm")
 
 
@@ -185,10 +175,10 @@ def read_metadata(model_dir: Path, expected_features: Sequence[str] | None = Non
     model_dir = Path(model_dir)
     if not model_dir.is_dir():
         raise ModelLoadError(f"{model_dir}: model folder not found (has the train stage run?)")
-    meta_path = model_dir / "model.json"
+    meta_path = model_dir / contract.METADATA_FILE
     metadata = _read_json(meta_path, "model metadata")
     _checked_metadata(metadata, meta_path, expected_features)
-    model_file = model_dir / str(metadata.get("model_file", "model.txt"))
+    model_file = model_dir / str(metadata.get("model_file", contract.MODEL_FILE))
     if not model_file.is_file():
         raise ModelLoadError(f"{model_file}: model file not found (named by {meta_path.name})")
     return metadata
@@ -207,7 +197,7 @@ def load_model(
 
     model_dir = Path(model_dir)
     metadata = read_metadata(model_dir, expected_features)
-    model_file = model_dir / str(metadata.get("model_file", "model.txt"))
+    model_file = model_dir / str(metadata.get("model_file", contract.MODEL_FILE))
     try:
         model_bytes = model_file.read_bytes()
     except OSError as exc:
@@ -222,7 +212,7 @@ def load_model(
             f"{model_file}: the booster takes {booster.num_feature()} features, "
             f"model.json names {len(features)}"
         )
-    metrics_path = model_dir / "metrics.json"
+    metrics_path = model_dir / contract.METRICS_FILE
     metrics = _read_json(metrics_path, "metrics") if metrics_path.exists() else None
     provenance = None
     if provenance_file is not None:
@@ -238,7 +228,9 @@ def load_model(
         model_sha256=hashlib.sha256(model_bytes).hexdigest(),
     )
     with np.errstate(over="ignore"):
-        highest = INVERSE_TRANSFORMS[model.target_transform](np.array([_highest_raw_output(booster)]))[0]
+        highest = contract.INVERSE_TRANSFORMS[model.target_transform](
+            np.array([_highest_raw_output(booster)])
+        )[0]
     if not math.isfinite(highest):
         # Then some input would answer an infinite volume: refuse the model, not the request.
         raise ModelLoadError(f"{model_file}: the model's largest possible prediction is not finite")

@@ -27,8 +27,13 @@ from tools.synth.generate import Progress, generate, summary_path
 
 log = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parent.parent
-STAGES = ("ingest", "features", "train")
+STAGES = ("ingest", "features", "train", "evaluate")
 JOB_LINE = re.compile(r"^(?P<pipeline>[A-Za-z0-9_-]+): job (?P<job>[0-9a-f]+) (?P<status>ok|FAILED)")
+#: The train goal (issue 12): the train job at most this long at SCALE=1.0 on 2 cores, with a random-split
+#: MAE within TRAIN_MAE_TOLERANCE of the all-rows fit's on `tools.synth --scale 1.0 --seed 0`.
+TRAIN_GOAL_SECONDS = 15.0
+TRAIN_FULL_FIT_MAE = 814_042.0
+TRAIN_MAE_TOLERANCE = 0.005
 #: The listing whose file the incremental case changes (the first that exists, else the largest stock).
 INCREMENTAL_CANDIDATES = ("stocks/AAPL.csv", "stocks/AA.csv")
 
@@ -134,7 +139,7 @@ class Bench:
         put = self.runner("put", "file", "-r", "raw@master:/", "-f", str(self.config.data_dir))
         self.results["put_file"] = {"seconds": put.seconds, "peak_rss": put.peak_rss()}
         self.runner("update", "pipeline", "-f", str(self.config.specs))  # after raw exists, as pachd wants
-        self.echo("== run: ingest, features, train")
+        self.echo("== run: ingest, features, train, evaluate")
         run = self.runner("run", check=False)
         if run.returncode != 0:  # measure what ran; the report says the run failed
             self.echo(f"== run FAILED (exit {run.returncode}); measuring what ran")
@@ -150,13 +155,18 @@ class Bench:
             "ingest": self._raw_input(),
             "features": parquet_folder(self.state / "ingest" / "master"),
             "train": parquet_folder(self.state / "features" / "master"),
+            "evaluate": parquet_folder(self.state / "features" / "master"),
         }
         for entry in stages:
             size = inputs.get(entry["stage"])
             if size is not None:
                 entry.update(input_files=size.files, input_bytes=size.bytes, rows=size.rows)
         self.results["stages"] = stages
-        self.results["train"] = read_train_output(self.state / "train" / "master")
+        self.results["train"] = read_train_output(
+            self.state / "train" / "master", self.state / "evaluate" / "master"
+        )
+        self.results["train_goal"] = train_goal(stages, self.results["train"])
+        self.echo(f"== {self.results['train_goal']['line']}")
 
     def _raw_input(self) -> Any:
         raw = csv_folder(self.state / "raw" / "master")
@@ -271,12 +281,19 @@ def change_last_volume(csv_text: str) -> Change:
     return Change("\n".join(lines) + "\n", f"last row's Volume {volume} -> {lines[-1].rsplit(',', 1)[1]}")
 
 
-def read_train_output(folder: Path) -> dict[str, Any]:
-    """The numbers make bench reports from train's output folder (MODEL_CONTRACT.md)."""
+def read_train_output(folder: Path, evaluate_folder: Path | None = None) -> dict[str, Any]:
+    """The numbers make bench reports from train's output folder (docs/model-contract.md).
+
+    ``metrics`` is evaluate's comparison.json when there is one (both splits, three models; its
+    random-split chosen entry is train's own metrics.json entry), else train's metrics.json.
+    """
     folder = Path(folder)
     result: dict[str, Any] = {}
     metrics_file, model_json = folder / "metrics.json", folder / "model.json"
-    if metrics_file.exists():
+    comparison = None if evaluate_folder is None else Path(evaluate_folder) / "comparison.json"
+    if comparison is not None and comparison.exists():
+        result["metrics"] = json.loads(comparison.read_text(encoding="utf-8"))
+    elif metrics_file.exists():
         result["metrics"] = json.loads(metrics_file.read_text(encoding="utf-8"))
     if model_json.exists():
         model = json.loads(model_json.read_text(encoding="utf-8"))
@@ -287,3 +304,26 @@ def read_train_output(folder: Path) -> dict[str, Any]:
     chosen = (result.get("metrics") or {}).get("random_80_20", {}).get("chosen", {})
     result["fit_seconds"] = chosen.get("fit_seconds")
     return result
+
+
+def train_goal(stages: list[dict], train: dict[str, Any]) -> dict[str, Any]:
+    """The train job's wall seconds and random-split MAE against the goal, and a line saying so."""
+    seconds = next((s["seconds"] for s in stages if s["stage"] == "train" and s["ok"]), None)
+    mae = (train.get("metrics") or {}).get("random_80_20", {}).get("chosen", {}).get("mae")
+    excess = None if mae is None else mae / TRAIN_FULL_FIT_MAE - 1.0
+    met = seconds is not None and excess is not None
+    met = met and seconds <= TRAIN_GOAL_SECONDS and excess <= TRAIN_MAE_TOLERANCE
+    measured = (
+        "not measured (no train job or metrics)"
+        if seconds is None or excess is None
+        else f"measured {seconds:.1f} s, MAE {mae:,.0f} ({100 * excess:+.2f}%)"
+    )
+    return {
+        "seconds": seconds,
+        "mae": mae,
+        "mae_excess": excess,
+        "met": met,
+        "line": f"train goal: job <= {TRAIN_GOAL_SECONDS:.0f} s on 2 cores, random-split MAE within "
+        f"{100 * TRAIN_MAE_TOLERANCE:.1f}% of {TRAIN_FULL_FIT_MAE:,.0f} (SCALE=1.0, seed 0): {measured}"
+        f" -> {'met' if met else 'NOT met'}",
+    }

@@ -1,5 +1,5 @@
 # The scale-out path: the same specs on Pachyderm in a local kind cluster (docs/running.md).
-#   make cluster images deploy put-raw predict-url
+#   make cluster images kind-load deploy put-raw predict-url
 # None of this runs on the development machines (no Docker engine, no Kubernetes); each target
 # first checks that its tools are installed and says where to get the missing ones.
 
@@ -10,13 +10,8 @@ PACHYDERM_VERSION  ?= 2.12.2
 PACHD_ADDRESS      ?= http://localhost:80
 # deploy and put-raw use the Python script on pachyderm-sdk (python) or pachctl (pachctl).
 DEPLOY_WITH        ?= python
-# Every image the specs name, as stockpipe/<name>:$(VERSION), and the Dockerfile that builds it.
-IMAGE_NAMES        := ingest features train api
-image_dockerfile    = $(if $(filter api,$(1)),api/Dockerfile,stages/$(1)/Dockerfile)
-# The root Dockerfile: the whole local pipeline (make pipeline) in one container.
-LOCAL_IMAGE        ?= stockpipe/pipeline:$(VERSION)
 
-.PHONY: cluster cluster-delete images local-image deploy put-raw predict-url hadolint
+.PHONY: cluster cluster-delete kind-load deploy put-raw predict-url hadolint
 
 # $(call require_tools,tool ...): stop with one line per missing tool and where to get it.
 define require_tools
@@ -55,20 +50,12 @@ cluster-delete: ## delete the kind cluster (and Pachyderm with it)
 	$(call require_tools,kind)
 	kind delete cluster --name "$(KIND_CLUSTER)"
 
-# One image: build it from the repository root and load it into the kind cluster's nodes.
-define build_and_load_image
-	docker build -f $(call image_dockerfile,$(1)) -t stockpipe/$(1):$(VERSION) .
-	kind load docker-image --name "$(KIND_CLUSTER)" stockpipe/$(1):$(VERSION)
-
-endef
-
-images: ## docker build every image as stockpipe/<name>:$(VERSION) and kind load it into the cluster
+kind-load: ## kind load every image of images.txt (built by make images) into the cluster's nodes
 	$(call require_tools,docker kind)
-	$(foreach name,$(IMAGE_NAMES),$(call build_and_load_image,$(name)))
-
-local-image: ## docker build the root Dockerfile: make pipeline in one container (stockpipe/pipeline:VERSION)
-	$(call require_tools,docker)
-	docker build -t "$(LOCAL_IMAGE)" .
+	@set -e; for name in $(IMAGE_NAMES); do \
+	  echo "kind load docker-image --name $(KIND_CLUSTER) stockpipe/$$name:$(VERSION)"; \
+	  kind load docker-image --name "$(KIND_CLUSTER)" "stockpipe/$$name:$(VERSION)"; \
+	done
 
 deploy: $(VENV_STAMP) ## create the raw repo and every pipeline of specs/ on Pachyderm (DEPLOY_WITH=python|pachctl)
 ifeq ($(DEPLOY_WITH),pachctl)

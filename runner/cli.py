@@ -9,6 +9,7 @@ benchmarks: ``main(["--state", "/tmp/pfs", "run"])``.
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
 from typing import Any
@@ -19,6 +20,8 @@ from runner.cli_parser import build_parser, parse_target
 from runner.datums import UnsupportedInput
 from runner.debug import stage_datum
 from runner.executors import executor_for
+from runner.fsck import fsck
+from runner.gc import collect_garbage, removing_failed_put
 from runner.graph import mermaid
 from runner.jobs import JobFailed, last_line, run_pipelines
 from runner.spec import Spec, SpecError, load_specs
@@ -59,7 +62,7 @@ def cmd_create_repo(args: argparse.Namespace, state: State) -> int:
 
 def cmd_put_file(args: argparse.Namespace, state: State) -> int:
     repo, branch, path = parse_target(args.target)
-    with state.locked():
+    with state.locked(), removing_failed_put(state):
         created, commit = pipelines.put_input_file(state, repo, branch, path, args.file, args.recursive)
     if created:
         _say(f"created repo {repo}")
@@ -239,6 +242,43 @@ def cmd_debug_datum(args: argparse.Namespace, state: State) -> int:
     return 0 if ok else 1
 
 
+def cmd_fsck(args: argparse.Namespace, state: State) -> int:
+    with state.locked():
+        report = fsck(state, repair=args.repair)
+    for line in report.repaired:
+        _say(f"repaired: {line}")
+    for problem in report.problems:
+        print(f"runner fsck: {problem.line()}", file=sys.stderr)
+    for note in report.notes:
+        _say(f"note: {note}")
+    _say(report.summary())
+    return 0 if report.ok else 1
+
+
+def cmd_gc(args: argparse.Namespace, state: State) -> int:
+    with state.locked():
+        result = collect_garbage(state)
+    _say(
+        f"gc: removed {result.objects_removed} unreferenced object(s) ({human_size(result.bytes_freed)}) "
+        f"and {result.temporaries_removed} temporary file(s); {result.objects_kept} objects kept"
+    )
+    return 0
+
+
+def _os_error_line(exc: OSError) -> str:
+    """One line for a failed read or write of the state folder (read-only, full disk, ...)."""
+    where = exc.filename or "the state folder"
+    hints = {
+        errno.ENOSPC: "the disk is full: free some space, then run: python -m runner gc",
+        errno.EDQUOT: "the disk quota is exhausted: free some space, then run: python -m runner gc",
+        errno.EROFS: "the file system is read-only: use a writable --state folder",
+        errno.EACCES: "permission denied: use a --state folder you can write",
+        errno.EPERM: "operation not permitted: use a --state folder you can write",
+    }
+    hint = hints.get(exc.errno or 0, "nothing was committed; fix the cause and run the verb again")
+    return f"{where}: {exc.strerror or exc}; {hint}"
+
+
 HANDLERS = {
     "create": lambda a, s: cmd_create_repo(a, s) if a.noun == "repo" else cmd_create_update(a, s),
     "update": cmd_create_update,
@@ -254,6 +294,8 @@ HANDLERS = {
     "run": cmd_run,
     "graph": cmd_graph,
     "debug": cmd_debug_datum,
+    "fsck": cmd_fsck,
+    "gc": cmd_gc,
 }
 
 
@@ -278,6 +320,9 @@ def main(argv: list[str] | None = None) -> int:
         print("runner: interrupted; finished datums are kept and reused by the next run", file=sys.stderr)
         return 130
     except BrokenPipeError:
+        return 1
+    except OSError as exc:  # the state folder cannot be written or read (read-only, full, removed)
+        print(f"runner: {_os_error_line(exc)}", file=sys.stderr)
         return 1
 
 

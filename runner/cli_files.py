@@ -81,11 +81,13 @@ def diff_file(args: argparse.Namespace, state: State) -> int:
 
 def get_file(args: argparse.Namespace, state: State) -> int:
     repo, ref, path = parse_target(args.target)
-    manifest = state.manifest(repo, state.resolve_commit(repo, ref))
+    commit_id = state.resolve_commit(repo, ref)
+    manifest = state.manifest(repo, commit_id)
     if path not in manifest:
         folder = any(p.startswith(path.rstrip("/") + "/") for p in manifest)
         why = "is a folder (see: python -m runner list file)" if folder else "no such file"
         raise StateError(f"{args.target}: {why}")
+    state.verify(repo, commit_id, {path: manifest[path]})
     src = state.objects.path(manifest[path][0])
     if args.output:
         shutil.copyfile(src, args.output)

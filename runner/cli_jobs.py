@@ -4,10 +4,9 @@ running jobs), ``inspect datum`` and ``logs``."""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
-from runner.cli_output import print_json, table
+from runner.cli_output import print_fields, print_json, table
 from runner.job_progress import job_progress
 from runner.records import DatumRecord, DatumState, JobRecord
 from runner.state import State, StateError
@@ -62,11 +61,7 @@ def inspect_job(args: argparse.Namespace, state: State) -> int:
             "total": progress.total,
             "last_log_lines": progress.last_lines,
         }
-    if args.json:
-        print_json(doc)
-        return 0
-    for key, value in doc.items():
-        print(f"{key + ':':<15} {json.dumps(value) if isinstance(value, (dict, list)) else value}")
+    print_fields(doc, args.json)
     return 0
 
 
@@ -95,11 +90,7 @@ def inspect_datum(args: argparse.Namespace, state: State) -> int:
         "processed_by_job": ran_in.id if ran_in else None,
         "failure": next((f.error for f in job.failed_datums if f.datum == datum.id), None),
     }
-    if args.json:
-        print_json(doc)
-        return 0
-    for key, value in doc.items():
-        print(f"{key + ':':<17} {json.dumps(value) if isinstance(value, (dict, list)) else value}")
+    print_fields(doc, args.json)
     return 0
 
 

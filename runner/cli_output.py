@@ -28,3 +28,14 @@ def table(rows: list[list[str]]) -> str:
 
 def print_json(doc: Any) -> None:
     print(json.dumps(doc, indent=1))
+
+
+def print_fields(doc: dict[str, Any], as_json: bool) -> None:
+    """One object of ``inspect``: as JSON, or one ``key: value`` line per field (nested values as JSON)."""
+    if as_json:
+        print_json(doc)
+        return
+    width = max((len(key) for key in doc), default=0) + 2
+    for key, value in doc.items():
+        shown = json.dumps(value) if isinstance(value, (dict, list)) else value
+        print(f"{key + ':':<{width}}{shown}")

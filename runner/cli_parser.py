@@ -66,6 +66,8 @@ EXAMPLES = {
     "  python -m runner run --executor docker   (each pipeline's datums in its transform.image)",
     "graph": "python -m runner graph -f specs/ > dag.mmd",
     "debug datum": "python -m runner debug datum 3f2a9c 0a1b2c3d4e5f6071",
+    "fsck": "python -m runner fsck\n  python -m runner fsck --repair",
+    "gc": "python -m runner gc",
 }
 
 
@@ -222,6 +224,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = single("graph", "print the DAG of the specs as Mermaid flowchart text")
     p.add_argument("-f", "--file", type=Path, help="spec file or folder (default: the created pipelines)")
+
+    p = single("fsck", "check every record and re-hash every committed file (exit 1 on any problem)")
+    p.add_argument("--repair", action="store_true", help="fix what can be fixed, mark what cannot")
+    single("gc", "remove objects no commit or datum cache references, and interrupted verbs' temporaries")
 
     debug = verb("debug", "re-run one datum of a job, as run runs it")
     p = sub(

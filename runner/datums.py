@@ -256,7 +256,7 @@ def _cron_datums(cron: CronSource, commits: dict[str, str], manifests: dict[str,
     if cron.repo not in commits:
         raise UnsupportedInput(
             f"cron input {cron.name!r}: its repo {cron.repo!r} has no tick commit yet "
-            "(the local runner does not make cron ticks in this version)"
+            "(`runner run` makes one tick per run; `runner up` ticks on schedule)"
         )
     return _pfs_datums(PfsSource(name=cron.name, repo=cron.repo, glob=CRON_GLOB), commits, manifests)
 

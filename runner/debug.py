@@ -47,7 +47,7 @@ def find_datum(state: State, job: JobRecord, prefix: str) -> Datum:
     """The datum of ``job`` whose id starts with ``prefix``."""
     spec = state.pipeline(job.pipeline).spec
     heads = job.heads
-    manifests = {repo: state.manifest(repo, commit) for repo, commit in heads.items()}
+    manifests = {repo: state.files(repo, commit) for repo, commit in heads.items()}
     datums = compute_datums(input_tree(spec), heads, manifests, "") if spec.input else []
     matches = [d for d in datums if d.id.startswith(prefix)]
     if len(matches) != 1:

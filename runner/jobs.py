@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from runner.cron_ticks import tick_now
 from runner.datums import Datum, compute_datums, input_tree
 from runner.executors import Executor, ExecutorUnavailable, LocalExecutor
 from runner.records import (
@@ -219,20 +220,20 @@ def job_config(state: State, spec: Spec, job_id: str, cwd: str, work_root: Path 
         cwd=cwd,
         store_root=str(state.objects.root),
         work_root=str(work_root or state.work_dir / job_id),
-        close_fds=state.lock_fds,
+        lock_fds=state.lock_fds,
     )
 
 
 def input_heads(state: State, spec: Spec) -> dict[str, str] | None:
     """repo → head commit of each input branch, or None while one has no commit yet."""
     heads = {}
-    for pfs in spec.input.pfs_inputs() if spec.input else []:
-        if not state.has_repo(pfs.repo):
+    for source in input_tree(spec).sources() if spec.input else []:
+        if not state.has_repo(source.repo):
             return None
-        head = state.head(pfs.repo, pfs.branch)
+        head = state.head(source.repo, getattr(source, "branch", "master"))
         if head is None:
             return None
-        heads[pfs.repo] = head
+        heads[source.repo] = head
     return heads
 
 
@@ -242,7 +243,8 @@ def needs_job(state: State, record: PipelineRecord, heads: dict[str, str]) -> bo
         return True
     commit = state.commit(record.name, head)
     made_from = {p["repo"]: p["commit"] for p in commit.provenance}
-    return made_from != heads or commit.spec_hash != record.effective_hash
+    lost = state.lost_paths(record.name, head)  # fsck --repair found no copy: remake them
+    return made_from != heads or commit.spec_hash != record.effective_hash or bool(lost)
 
 
 def _collisions(
@@ -282,9 +284,11 @@ def run_job(
     except ExecutorUnavailable as exc:
         raise JobFailed(str(exc)) from None
     shash = record.effective_hash
-    manifests = {repo: state.manifest(repo, commit) for repo, commit in heads.items()}
+    manifests = {repo: state.files(repo, commit) for repo, commit in heads.items()}
     datums = compute_datums(input_tree(spec), heads, manifests, shash) if spec.input else []
-    branches = {p.repo: p.branch for p in spec.input.pfs_inputs()} if spec.input else {}
+    branches = (
+        {s.repo: getattr(s, "branch", "master") for s in input_tree(spec).sources()} if spec.input else {}
+    )
     job_dir = state.job_dir(job_id)
     job_dir.mkdir(parents=True)
     job = JobRecord(
@@ -301,7 +305,12 @@ def run_job(
     cache_path = state.datum_cache_file(spec.name)
     every_job = spec.reprocess_spec == REPROCESS_EVERY_JOB
     cache = {} if every_job else load_cache(cache_path)
-    skipped = {d.id: cache[d.hash].outputs for d in datums if d.hash in cache}
+    intact = state.objects.intact  # a cached output that was deleted or changed: its datum runs again
+    skipped = {
+        d.id: cache[d.hash].outputs
+        for d in datums
+        if d.hash in cache and all(intact(*blob) for blob in cache[d.hash].outputs.values())
+    }
     to_run = [d for d in datums if d.id not in skipped]
     progress = Progress(spec.name, len(datums))
     progress.done = len(skipped)
@@ -452,12 +461,16 @@ def run_pipelines(
     outcomes: list[JobOutcome] = []
     blocked: set[str] = set()
     noted: set[str] = set()
+    verified: set[tuple[str, str]] = set()
     records = topo_order(state.list_pipelines())
     executor = executor or LocalExecutor()
     try:
         executor.check([r.spec for r in records if not r.spec.is_service])
     except ExecutorUnavailable as exc:
         raise JobFailed(str(exc)) from None
+    for record in records:  # one tick of each cron input per run (runner/cron_ticks.py)
+        tick_now(state, record.spec)
+    records_by_name = {r.name for r in records}
     while True:
         progressed = False
         for record in records:
@@ -482,6 +495,12 @@ def run_pipelines(
                     out.write(f"{spec.name}: waiting for a commit in {', '.join(spec.input_repos)}\n")
                     noted.add(spec.name)
                 continue
+            for repo, commit in heads.items():
+                # A changed file of an input repo is refused even with nothing to do; outputs of
+                # pipelines are checked when a job stages them (cost: docs/runner-performance.md).
+                if (repo, commit) not in verified and repo not in records_by_name:
+                    state.files(repo, commit)
+                    verified.add((repo, commit))
             if not needs_job(state, record, heads):
                 continue
             outcome = run_job(state, record, heads, cwd, max_workers, executor)

@@ -12,10 +12,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from runner.cron_ticks import ensure_cron_repos
 from runner.putfile import delete_file, put_file
 from runner.records import PipelineRecord, RepoKind
 from runner.spec import Spec, check_input_repos
-from runner.state import Commit, State, StateError, now_iso
+from runner.state import Commit, DamagedState, State, StateError, now_iso
 
 
 def save_pipelines(state: State, specs: list[Spec], replace: bool, reprocess: bool = False) -> list[str]:
@@ -24,15 +25,16 @@ def save_pipelines(state: State, specs: list[Spec], replace: bool, reprocess: bo
     pachd refuses it; creates the output repos. Returns one line per change."""
     notes = []
     names = {s.name for s in specs}
-    existing = {r.name for r in state.list_pipelines()}
+    existing = set(state.pipeline_names())
     check_input_repos(specs, set(state.list_repos()) | existing)
     if not replace:
         clash = sorted(names & existing)
         if clash:
             raise StateError(f"pipeline {clash[0]!r} already exists (use: python -m runner update pipeline)")
     for spec in specs:
+        notes += [f"created cron repo {repo}" for repo in ensure_cron_repos(state, spec)]
         _take_output_repo(state, spec.name)
-        old = state.pipeline(spec.name) if spec.name in existing else None
+        old = _readable_pipeline(state, spec.name) if spec.name in existing else None
         if old and old.spec.raw == spec.raw and not reprocess:
             notes.append(f"{spec.name}: unchanged")
             continue
@@ -47,6 +49,14 @@ def save_pipelines(state: State, specs: list[Spec], replace: bool, reprocess: bo
     return notes
 
 
+def _readable_pipeline(state: State, name: str) -> PipelineRecord | None:
+    """The pipeline's record, or None when it is damaged (``update pipeline`` rewrites it)."""
+    try:
+        return state.pipeline(name)
+    except DamagedState:
+        return None
+
+
 def _take_output_repo(state: State, name: str) -> None:
     if state.has_repo(name) and state.repo_info(name).kind is not RepoKind.OUTPUT:
         if state.branches(name):
@@ -57,7 +67,7 @@ def _take_output_repo(state: State, name: str) -> None:
 
 def readers(state: State) -> dict[str, list[str]]:
     """pipeline → the repos it reads."""
-    return {r.name: r.spec.input_repos for r in state.list_pipelines()}
+    return {r.name: r.spec.input_repos for r in state.list_pipelines(skip_damaged=True)}
 
 
 def delete_repo(state: State, repo: str, force: bool = False) -> None:

@@ -84,6 +84,8 @@ def put_file(
     merged: dict[str, Blob] = dict(current)
     merged.update(added)
     _check_file_dir_clash(merged)
+    if head is not None:  # the files kept from the head must be as committed (a re-put restores them)
+        state.verify(repo, head, merged)
     if merged == current:
         return None
     return state.make_commit(repo, branch, merged, description=f"put file {source}")

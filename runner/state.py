@@ -17,6 +17,10 @@ Layout under ``$PFS_STATE`` (default ``.pfs``)::
 
 Every file is written under a temporary name and renamed; a branch moves only after its
 commit's tree and record are complete, so an interrupted verb leaves the previous head intact.
+
+A record that does not parse raises ``DamagedState`` naming the file and ``runner fsck``; a
+commit whose files are about to be read (``files``) is checked against the object store first
+(``IntegrityError``, one line naming the file and the commit): see runner/fsck.py.
 """
 
 from __future__ import annotations
@@ -27,11 +31,11 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from runner.objects import Blob, ObjectStore, link_or_copy
 from runner.records import (
@@ -46,12 +50,30 @@ from runner.records import (
 from runner.spec import NAME_RE
 
 RESERVED_BRANCH_NAMES = {"commits", "trees", "repo.json"}
+FSCK_HINT = "run: python -m runner fsck --repair"
+T = TypeVar("T")
 #: path -> (hash, size)
 Manifest = dict[str, Blob]
 
 
 class StateError(RuntimeError):
     """A request the state cannot satisfy (unknown repo, busy lock...), with a message for the user."""
+
+
+class DamagedState(StateError):
+    """A record of the state folder that cannot be read (truncated, not JSON, wrong shape)."""
+
+    def __init__(self, path: Path, why: str) -> None:
+        self.path, self.why = path, why
+        super().__init__(f"{path}: damaged record ({why}); {FSCK_HINT}")
+
+
+class IntegrityError(StateError):
+    """A committed file whose stored bytes are missing or differ from what its commit recorded."""
+
+    def __init__(self, repo: str, commit_id: str, path: str, why: str, hint: str = FSCK_HINT) -> None:
+        self.repo, self.commit_id, self.path, self.why = repo, commit_id, path, why
+        super().__init__(f"{repo}@{commit_id}:{path}: {why}; {hint}")
 
 
 def known(what: str, names: list[str], most: int = 20) -> str:
@@ -83,6 +105,17 @@ def write_json_atomic(path: Path, doc: Any, compact: bool = False) -> None:
 def read_json(path: Path) -> Any:
     with open(path, encoding="utf-8") as fh:
         return json.load(fh)
+
+
+def read_record(path: Path, parse: Callable[[Any], T]) -> T:
+    """``parse`` the JSON of ``path``; a file that is not the record it should be raises ``DamagedState``
+    (``FileNotFoundError`` is left to the caller)."""
+    try:
+        return parse(read_json(path))
+    except json.JSONDecodeError as exc:
+        raise DamagedState(path, f"not valid JSON: {exc.msg} at byte {exc.pos}") from None
+    except (UnicodeDecodeError, KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        raise DamagedState(path, f"unexpected content: {type(exc).__name__}: {exc}") from None
 
 
 @dataclass
@@ -151,6 +184,9 @@ class State:
         removed = self.objects.remove_temporaries()
         if removed:
             notes.append(f"removed {removed} partial object(s)")
+        orphans = self.objects.remove_journaled()
+        if orphans:
+            notes.append(f"removed {orphans} object(s) of an interrupted put file")
         if self.work_dir.exists():
             shutil.rmtree(self.work_dir, ignore_errors=True)
         for job in self.list_jobs():
@@ -164,7 +200,17 @@ class State:
             trees = self.root / repo / "trees"
             for tmp in trees.glob(".tmp-*") if trees.exists() else []:
                 shutil.rmtree(tmp, ignore_errors=True)
+        for tmp in self.temporary_records():
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
         return notes
+
+    def temporary_records(self) -> list[Path]:
+        """Records half-written by an interrupted verb (``write_json_atomic``'s temporaries)."""
+        found = []
+        for folder in [self.pipelines_dir, *(self.root / r / "commits" for r in self.list_repos())]:
+            found += folder.glob(".*.tmp-*") if folder.is_dir() else []
+        return found
 
     # -- repos -------------------------------------------------------------------------------
     def repo_dir(self, repo: str) -> Path:
@@ -187,7 +233,7 @@ class State:
 
     def repo_info(self, repo: str) -> RepoRecord:
         self.require_repo(repo)
-        return RepoRecord.from_json(read_json(self.repo_dir(repo) / "repo.json"))
+        return read_record(self.repo_dir(repo) / "repo.json", RepoRecord.from_json)
 
     def require_repo(self, repo: str) -> None:
         if not self.has_repo(repo):
@@ -239,15 +285,58 @@ class State:
     def commit(self, repo: str, commit_id: str) -> Commit:
         path = self.repo_dir(repo) / "commits" / f"{commit_id}.json"
         try:
-            return Commit(**read_json(path))
+            return read_record(path, lambda doc: Commit(**doc))
         except FileNotFoundError:
             raise StateError(f"{repo}@{commit_id}: no such commit") from None
 
+    def manifest_file(self, repo: str, commit_id: str) -> Path:
+        return self.repo_dir(repo) / "commits" / f"{commit_id}.files.json"
+
     def manifest(self, repo: str, commit_id: str | None) -> Manifest:
+        """path -> (hash, size) of a commit (what was committed; ``files`` also checks the bytes)."""
         if commit_id is None:
             return {}
-        doc = read_json(self.repo_dir(repo) / "commits" / f"{commit_id}.files.json")
-        return {path: (blob[0], blob[1]) for path, blob in doc.items()}
+        path = self.manifest_file(repo, commit_id)
+        try:
+            return read_record(path, lambda doc: {p: (b[0], b[1]) for p, b in doc.items()})
+        except FileNotFoundError:
+            raise DamagedState(path, "missing") from None
+
+    def files(self, repo: str, commit_id: str | None) -> Manifest:
+        """The manifest of a commit whose files are about to be used, checked against the store."""
+        manifest = self.manifest(repo, commit_id)
+        if commit_id is not None:
+            self.verify(repo, commit_id, manifest)
+        return manifest
+
+    def verify(self, repo: str, commit_id: str, manifest: Manifest) -> None:
+        """Raise ``IntegrityError`` for the first file of ``manifest`` whose object is missing or was
+        changed (one ``stat`` per file: runner/objects.py ``ObjectStore.check``)."""
+        check = self.objects.check
+        for path, (digest, size) in manifest.items():
+            why = check(digest, size)
+            if why is not None:
+                raise IntegrityError(repo, commit_id, path, why, self.repair_hint(repo, path))
+
+    def repair_hint(self, repo: str, path: str) -> str:
+        """What restores a damaged file: fsck (a copy), else a put of the original (input repos)."""
+        if self.has_pipeline(repo):
+            return f"{FSCK_HINT} (then run: python -m runner run, to remake what it cannot restore)"
+        return (
+            f"{FSCK_HINT} (if it finds no copy: python -m runner put file {repo}@master:{path} "
+            "-f <the original file>)"
+        )
+
+    def lost_file(self, repo: str, commit_id: str) -> Path:
+        """Written by ``fsck --repair``: the paths of a commit whose bytes could not be restored."""
+        return self.repo_dir(repo) / "commits" / f"{commit_id}.lost.json"
+
+    def lost_paths(self, repo: str, commit_id: str) -> list[str]:
+        path = self.lost_file(repo, commit_id)
+        try:
+            return read_record(path, lambda doc: [str(p) for p in doc])
+        except (FileNotFoundError, DamagedState):
+            return []
 
     def list_folder(self, repo: str, ref: str, path: str) -> list[FileEntry]:
         """``list file``: the files and folders directly in ``path`` of ``repo@ref`` (a folder's size
@@ -329,13 +418,21 @@ class State:
         tmp = trees / f".tmp-{commit_id}"
         tmp.mkdir(parents=True)
         made: set[str] = set()
-        for path, (digest, _size) in manifest.items():
-            parent, _, _name = path.rpartition("/")
-            if parent and parent not in made:
-                os.makedirs(f"{tmp}{parent}", exist_ok=True)
-                made.add(parent)
-            link_or_copy(self.objects.path(digest), f"{tmp}{path}")
-        os.replace(tmp, trees / commit_id)
+        check = self.objects.check
+        try:
+            for path, (digest, size) in manifest.items():
+                why = check(digest, size)
+                if why is not None:  # never build a commit over changed or missing bytes
+                    raise IntegrityError(trees.parent.name, commit_id, path, why, FSCK_HINT)
+                parent, _, _name = path.rpartition("/")
+                if parent and parent not in made:
+                    os.makedirs(f"{tmp}{parent}", exist_ok=True)
+                    made.add(parent)
+                link_or_copy(self.objects.path(digest), f"{tmp}{path}")
+            os.replace(tmp, trees / commit_id)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
 
     # -- pipelines ---------------------------------------------------------------------------
     def pipeline_file(self, name: str) -> Path:
@@ -344,26 +441,39 @@ class State:
     def datum_cache_file(self, name: str) -> Path:
         return self.pipelines_dir / f"{name}.datums.jsonl"
 
-    def list_pipelines(self) -> list[PipelineRecord]:
+    def pipeline_names(self) -> list[str]:
+        """Names of every pipeline record, readable or not."""
         if not self.pipelines_dir.exists():
             return []
-        return [PipelineRecord.from_json(read_json(p)) for p in sorted(self.pipelines_dir.glob("*.json"))]
+        return sorted(p.name[: -len(".json")] for p in self.pipelines_dir.glob("*.json"))
+
+    def list_pipelines(self, skip_damaged: bool = False) -> list[PipelineRecord]:
+        """Every pipeline; a damaged record raises ``DamagedState`` unless ``skip_damaged``."""
+        records = []
+        for name in self.pipeline_names():
+            try:
+                records.append(self.pipeline(name))
+            except DamagedState:
+                if not skip_damaged:
+                    raise
+        return records
 
     def has_pipeline(self, name: str) -> bool:
         return self.pipeline_file(name).is_file()
 
     def pipeline(self, name: str) -> PipelineRecord:
         try:
-            return PipelineRecord.from_json(read_json(self.pipeline_file(name)))
+            return read_record(self.pipeline_file(name), PipelineRecord.from_json)
         except FileNotFoundError:
-            names = [r.name for r in self.list_pipelines()]
+            names = self.pipeline_names()
             raise StateError(f"pipeline {name!r} not found; {known('pipelines', names)}") from None
 
     def save_pipeline(self, record: PipelineRecord) -> None:
         write_json_atomic(self.pipeline_file(record.name), record.to_json())
 
     def delete_pipeline(self, name: str) -> None:
-        self.pipeline(name)
+        if not self.has_pipeline(name):
+            self.pipeline(name)  # the "not found" error
         self.pipeline_file(name).unlink()
         with contextlib.suppress(FileNotFoundError):
             self.datum_cache_file(name).unlink()
@@ -381,7 +491,9 @@ class State:
     def datum_list(self, job_id: str) -> list[DatumRecord]:
         """The datums of a job with their states (empty while the job runs)."""
         path = self.job_dir(job_id) / "datums.json"
-        return [DatumRecord.from_json(doc) for doc in read_json(path)] if path.exists() else []
+        if not path.exists():
+            return []
+        return read_record(path, lambda docs: [DatumRecord.from_json(doc) for doc in docs])
 
     def list_jobs(self, pipeline: str | None = None) -> list[JobRecord]:
         """Jobs, oldest first."""
@@ -389,8 +501,8 @@ class State:
             return []
         jobs = []
         for p in self.jobs_dir.glob("*/job.json"):
-            with contextlib.suppress(FileNotFoundError, json.JSONDecodeError):
-                job = JobRecord.from_json(read_json(p))
+            with contextlib.suppress(FileNotFoundError, DamagedState):  # fsck reports damaged ones
+                job = read_record(p, JobRecord.from_json)
                 if pipeline is None or job.pipeline == pipeline:
                     jobs.append(job)
         return sorted(jobs, key=lambda j: j.started)
@@ -404,4 +516,4 @@ class State:
             why = "no such job" if not matches else f"ambiguous job prefix ({len(matches)} matches)"
             recent = [j.id for j in reversed(self.list_jobs())][:10]
             raise StateError(f"job {ref!r}: {why}; {known('jobs (newest first)', recent)}")
-        return JobRecord.from_json(read_json(self.job_dir(matches[0]) / "job.json"))
+        return read_record(self.job_dir(matches[0]) / "job.json", JobRecord.from_json)

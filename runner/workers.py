@@ -8,11 +8,21 @@ any other command runs as a subprocess. For each datum the worker stages the inp
 (hard links into the object store) under ``<datum root>/pfs/<input name>/<path>``, maps the
 spec's ``/pfs`` to ``<datum root>/pfs`` in cmd, stdin and env, redirects fds 1 and 2 to the
 datum's log, runs the code, and moves the files of ``/pfs/out`` into the object store.
+
+No stage process outlives the runner: a job's processes form one process group whose leader,
+a small guard process (``GroupGuard``), kills the whole group when the runner's end of its
+pipe closes (the runner finished, or was killed, even by SIGKILL); workers and subprocess
+datums also ask the kernel for SIGKILL when their parent dies (``die_with_parent``). Every one
+of them holds the state lock's descriptor until it exits, so the next changing verb cannot
+start beside a leftover. A stage process that leaves the group (``setsid``) escapes the guard,
+but still holds the lock until it exits.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
 import multiprocessing
 import os
 import re
@@ -49,8 +59,9 @@ class JobConfig:
     cwd: str
     store_root: str
     work_root: str
-    #: descriptors a worker closes at start (the state lock, so it dies with the runner)
-    close_fds: tuple[int, ...] = ()
+    #: descriptors of the state lock: workers inherit them, subprocess datums get them, so the lock
+    #: stays held until the last stage process of the job has exited
+    lock_fds: tuple[int, ...] = ()
 
 
 @dataclass
@@ -190,6 +201,67 @@ def collect_outputs(out_dir: Path, store: ObjectStore) -> dict[str, tuple[str, i
     return dict(sorted(outputs.items()))
 
 
+#: ``prctl`` option: the signal the kernel sends this process when its parent dies (linux/prctl.h).
+PR_SET_PDEATHSIG = 1
+
+
+@functools.cache
+def _prctl() -> Callable[..., int] | None:
+    """libc's ``prctl`` (Linux), looked up once per process; None elsewhere."""
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl  # type: ignore[no-any-return]
+    except (OSError, AttributeError):
+        return None
+
+
+def die_with_parent(parent: int | None = None) -> None:
+    """Have the kernel SIGKILL this process when its parent dies; exit at once if ``parent`` is
+    already gone (it died before the request took effect). Safe between fork and exec."""
+    prctl = _prctl()
+    if prctl is not None:
+        prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    if parent is not None and os.getppid() != parent:
+        os._exit(1)
+
+
+class GroupGuard:
+    """The leader of a job's process group: a forked process that only waits for EOF on a pipe whose
+    writing end the runner holds, then SIGKILLs its group (every worker, subprocess datum and child
+    of one, and itself). The runner closing the pipe, or dying, is what triggers it. The guard
+    inherits the state lock too, so the lock is free only once the group is gone."""
+
+    def __init__(self) -> None:
+        _prctl()  # resolved before forking, so children never load it between fork and exec
+        read_fd, self.write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the guard
+            try:
+                os.close(self.write_fd)
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+                os.setpgid(0, 0)
+                while os.read(read_fd, 64):
+                    pass
+                os.killpg(0, signal.SIGKILL)
+            finally:
+                os._exit(0)
+        os.close(read_fd)
+        self.pid = self.pgid = pid
+        with contextlib.suppress(OSError):  # also done by the guard itself: whichever runs first
+            os.setpgid(pid, pid)
+
+    def adopt(self, pid: int) -> None:
+        """Put a freshly forked worker in the group (the worker does the same: no race)."""
+        with contextlib.suppress(OSError):
+            os.setpgid(pid, self.pgid)
+
+    def close(self) -> None:
+        """Stop the group (whatever is left in it) and reap the guard."""
+        with contextlib.suppress(OSError):
+            os.close(self.write_fd)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(self.pid, 0)
+
+
 def run_subprocess(
     config: JobConfig, cmd: list[str], env: dict[str, str], pfs_root: str, log: DatumLog
 ) -> bool:
@@ -207,6 +279,8 @@ def run_subprocess(
             cwd=config.cwd,
             timeout=config.timeout,
             check=False,
+            pass_fds=config.lock_fds,
+            preexec_fn=functools.partial(die_with_parent, os.getpid()),
         )
     except subprocess.TimeoutExpired:
         log.write(f"datum timed out after {config.timeout:g}s (datumTimeout)\n")
@@ -288,17 +362,23 @@ def run_task(
     return Result(task.datum_id, task.attempt, ok, time.perf_counter() - started, log, outputs)
 
 
-def _worker_setup(config: JobConfig) -> None:
+def _worker_setup(config: JobConfig, parent: int, guard: GroupGuard | None = None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what Ctrl-C stops
-    for fd in config.close_fds:
+    die_with_parent(parent)
+    if guard is not None:
+        os.close(guard.write_fd)  # only the runner may hold it: its death is what the guard waits for
         with contextlib.suppress(OSError):
-            os.close(fd)
+            os.setpgid(0, guard.pgid)
+    # The job's group is not the terminal's foreground group: never read the terminal.
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
     # Datums write to fds 1 and 2 (redirected to their log), whatever sys.stdout was in the parent.
     sys.stdout, sys.stderr = streams_on_fds()
 
 
-def _debug_main(config: JobConfig, task: Task, root: str) -> None:
-    _worker_setup(config)
+def _debug_main(config: JobConfig, task: Task, root: str, parent: int) -> None:
+    _worker_setup(config, parent)
     log = DatumLog(Path(root) / "datum.log")
     try:
         ok = execute(config, task, f"{root}/pfs", log, WarmRunner.for_this_process())
@@ -313,7 +393,7 @@ def run_staged_datum(config: JobConfig, task: Task, root: Path) -> tuple[bool, s
     exactly as a job's worker runs it (``execute``), without collecting or clearing anything.
     Returns (success, the datum's log, also kept in ``root/datum.log``)."""
     ctx = multiprocessing.get_context("fork")
-    proc = ctx.Process(target=_debug_main, args=(config, task, str(root)))
+    proc = ctx.Process(target=_debug_main, args=(config, task, str(root), os.getpid()))
     proc.start()
     try:
         proc.join()
@@ -326,21 +406,22 @@ def run_staged_datum(config: JobConfig, task: Task, root: Path) -> tuple[bool, s
     return proc.exitcode == 0, log
 
 
-def _worker_main(conn: Connection, config: JobConfig, start_runner: StartRunner) -> None:
-    _worker_setup(config)
+def _worker_main(
+    conn: Connection, config: JobConfig, parent: int, guard: GroupGuard, start_runner: StartRunner
+) -> None:
+    _worker_setup(config, parent, guard)
     store = ObjectStore(Path(config.store_root))
     stager = Stager(Path(config.work_root) / f"worker-{os.getpid()}")
     runner = start_runner(config, stager)
     try:
-        _serve_batches(conn, config, store, stager, runner)
+        _serve_batches(conn, config, store, stager, runner, parent)
     finally:
         runner.close()
 
 
 def _serve_batches(
-    conn: Connection, config: JobConfig, store: ObjectStore, stager: Stager, runner: DatumRunner
+    conn: Connection, config: JobConfig, store: ObjectStore, stager: Stager, runner: DatumRunner, parent: int
 ) -> None:
-    parent = os.getppid()
     while True:
         try:
             while not conn.poll(1.0):
@@ -372,13 +453,16 @@ class WorkerPool:
         self.config = config
         self.start_runner = start_runner
         self.ctx = multiprocessing.get_context("fork")
+        self.guard = GroupGuard()
         self.workers = [self._start() for _ in range(n)]
 
     def _start(self) -> _Worker:
         parent, child = self.ctx.Pipe()
-        args = (child, self.config, self.start_runner)
+        args = (child, self.config, os.getpid(), self.guard, self.start_runner)
         proc = self.ctx.Process(target=_worker_main, args=args, daemon=True)
         proc.start()
+        if proc.pid is not None:
+            self.guard.adopt(proc.pid)
         child.close()
         return _Worker(proc, parent)
 
@@ -452,3 +536,4 @@ class WorkerPool:
                 w.process.kill()
                 w.process.join()
             w.conn.close()
+        self.guard.close()

@@ -2,11 +2,13 @@
 
     python -m tools.docgen graph docs/architecture.md     # make docs-graph
     python -m tools.docgen run-log --out docs/pipeline-run.log   # make run-log
+    python -m tools.docgen test-time README.md                   # make test-time
 
 `graph` replaces what lies between the BEGIN/END markers of the document: the DAG as Mermaid
 (from `python -m runner graph -f specs/`) and a table of the specs. `run-log` runs
 `make pipeline` on the bundled sample in a fresh runner state, twice, and keeps the output
-with the runner's job list and job logs.
+with the runner's job list and job logs. `test-time` runs `make test` and writes how long it took,
+with the machine it ran on, into the README's TEST TIME marker (one line, inside a table cell).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import argparse
 import datetime as dt
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -29,6 +32,11 @@ GRAPH_BEGIN = "<!-- BEGIN GENERATED DAG: make docs-graph (python -m runner graph
 GRAPH_END = "<!-- END GENERATED DAG -->"
 TABLE_BEGIN = "<!-- BEGIN GENERATED SPEC TABLE: make docs-graph (from specs/*.json) -->"
 TABLE_END = "<!-- END GENERATED SPEC TABLE -->"
+
+
+TEST_TIME_BEGIN = "<!-- BEGIN GENERATED TEST TIME: make test-time -->"
+TEST_TIME_END = "<!-- END GENERATED TEST TIME -->"
+PYTEST_SUMMARY = re.compile(r"^=* ?(?P<passed>\d+) passed.* in (?P<seconds>[\d.]+)s")
 
 
 class MarkerError(Exception):
@@ -163,6 +171,50 @@ def write_run_log(state_dir: Path, out: Path, raw: str = "data/sample") -> int:
     return status
 
 
+def cpu_model() -> str:
+    """The CPU's model name as /proc/cpuinfo gives it (or the architecture elsewhere)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name"):
+                return " ".join(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return platform.machine()
+
+
+def test_time_line(passed: int, seconds: float, wall: float, when: dt.datetime) -> str:
+    """The README's sentence about `make test`, as measured."""
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return (
+        f"ruff, then {passed} tests: {wall:.0f} s in all ({seconds:.0f} s of tests), measured "
+        f"{when:%Y-%m-%d} on {os.cpu_count()} cores ({cpu_model()}), load average {load:.1f} after"
+    )
+
+
+def write_test_time(document: Path) -> int:
+    """Run `make test`, then put the measured line between the TEST TIME markers of ``document``."""
+    start = time.monotonic()
+    output, code, _ = _run(["make", "--no-print-directory", "test"], dict(os.environ))
+    wall = time.monotonic() - start
+    if code != 0:
+        print(output[-3000:], file=sys.stderr)
+        print(f"docgen: make test failed (exit {code}); {document} left as it was", file=sys.stderr)
+        return 1
+    match = next((m for line in output.splitlines() if (m := PYTEST_SUMMARY.match(line.strip()))), None)
+    if match is None:
+        print("docgen: no pytest summary line in the output of make test", file=sys.stderr)
+        return 1
+    line = test_time_line(int(match["passed"]), float(match["seconds"]), wall, dt.datetime.now(dt.UTC))
+    text = document.read_text(encoding="utf-8")
+    if TEST_TIME_BEGIN not in text or TEST_TIME_END not in text:
+        raise MarkerError(f"{document}: missing marker {TEST_TIME_BEGIN}")
+    head, rest = text.split(TEST_TIME_BEGIN, 1)
+    _, tail = rest.split(TEST_TIME_END, 1)
+    document.write_text(f"{head}{TEST_TIME_BEGIN}{line}{TEST_TIME_END}{tail}", encoding="utf-8")
+    print(f"docgen: {document}: {line}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.docgen", description=__doc__.split("\n\n")[0])
     verbs = parser.add_subparsers(dest="verb", required=True)
@@ -173,7 +225,15 @@ def main(argv: list[str] | None = None) -> int:
     log.add_argument("--state", type=Path, default=Path("build/run-log"), help="fresh folder for the state")
     log.add_argument("--out", type=Path, default=Path("docs/pipeline-run.log"))
     log.add_argument("--raw", default="data/sample", help="what make pipeline puts into raw")
+    timing = verbs.add_parser("test-time", help="run make test and write how long it took into the README")
+    timing.add_argument("document", type=Path, help="e.g. README.md")
     args = parser.parse_args(argv)
+    if args.verb == "test-time":
+        try:
+            return write_test_time(args.document)
+        except (MarkerError, OSError) as exc:
+            print(f"docgen: {exc}", file=sys.stderr)
+            return 1
     if args.verb == "graph":
         try:
             text = args.document.read_text(encoding="utf-8")

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from stages.common.model_contract import FEATURE_COLUMNS as FEATURE_COLUMNS
+from stages.common.model_contract import TARGET_COLUMN as TARGET_COLUMN
+
 #: Columns of a price file in the Kaggle dataset, in file order.
 PRICE_CSV_COLUMNS: tuple[str, ...] = ("Date", "Open", "High", "Low", "Close", "Adj Close", "Volume")
 
@@ -24,11 +27,8 @@ INGEST_SCHEMA: pa.Schema = pa.schema(
 #: Rolling window of the features stage, in trading days (rows) of one symbol.
 WINDOW_ROWS: int = 30
 
-#: The model's inputs, in order, as the API's query parameters name them.
-FEATURE_COLUMNS: tuple[str, ...] = ("vol_moving_avg", "adj_close_rolling_med")
-
-#: What the model predicts.
-TARGET_COLUMN: str = "Volume"
+# FEATURE_COLUMNS (the model's inputs, in predict order) and TARGET_COLUMN come from the model
+# contract (stages/common/model_contract.py) and are re-exported here with the other columns.
 
 #: Output of the features stage: the ingest columns plus the two rolling features.
 FEATURES_SCHEMA: pa.Schema = pa.schema(

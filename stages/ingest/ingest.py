@@ -73,6 +73,13 @@ class IngestError(Exception):
 class PriceFile:
     path: Path  # where to read it
     rel_path: str  # "<stocks|etfs>/<SYM>.csv"
+    input_name: str = "prices"  # the prices root's folder name: /pfs/<input name> in a datum
+
+    @property
+    def shown(self) -> str:
+        """How records name the file: ``<input>:/<path>``, the same in every run and every datum
+        (the folder a datum is staged in changes from run to run; its path under the input does not)."""
+        return f"{self.input_name}:/{self.rel_path}"
 
 
 @functools.cache
@@ -129,7 +136,9 @@ def find_price_files(prices: Path) -> Inventory:
     """Every ``<stocks|etfs>/*.csv`` under ``prices`` (or ``prices`` itself if it is a file), and
     every other file under it with the reason it is not ingested."""
     if prices.is_file():
-        return Inventory([PriceFile(prices, f"{prices.parent.name}/{prices.name}")], [])
+        return Inventory(
+            [PriceFile(prices, f"{prices.parent.name}/{prices.name}", prices.parent.parent.name)], []
+        )
     if not prices.is_dir():
         raise IngestError(f"{prices}: price folder not found")
     found: list[PriceFile] = []
@@ -156,7 +165,7 @@ def find_price_files(prices: Path) -> Inventory:
                         continue
                     reason = _judge(Path(f.path), rel, f.name)
                     if reason is None:
-                        found.append(PriceFile(Path(f.path), rel))
+                        found.append(PriceFile(Path(f.path), rel, prices.name))
                     else:
                         skipped.append(not_ingested(Path(f.path), rel, reason))
     return Inventory(found, skipped)
@@ -215,7 +224,7 @@ def ingest_file(price_file: PriceFile, metadata: Metadata, out: Path, *, strict:
     if category not in CATEGORIES:
         raise IngestError(f"{price_file.path}: a price file must lie in stocks/ or etfs/, not {category}/")
     data = price_file.path.read_bytes()
-    result = ingest_bytes(data, price_file.rel_path, metadata, shown_path=str(price_file.path))
+    result = ingest_bytes(data, price_file.rel_path, metadata, shown_path=price_file.shown)
     record = result.record
     if record.status == "rejected":
         if strict:

@@ -1,7 +1,12 @@
-"""Read the features stage's output into the arrays the models train on (the I/O side)."""
+"""Read the features stage's output into the arrays the models train on (the I/O side).
+
+Used by train (features and target only: reading only the columns a stage needs is most of
+its read time at Kaggle scale) and by evaluate (with Date, for the time split).
+"""
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +24,8 @@ DATE_COLUMN = "Date"
 
 
 class TrainInputError(ValueError):
-    """The features folder cannot be trained on; the message names the folder and why."""
+    """The features folder cannot be trained on; the message names the folder and why
+    (the stage's main puts its own name in front)."""
 
 
 @dataclass(frozen=True)
@@ -28,7 +34,7 @@ class TrainingData:
 
     features: np.ndarray  # (n, len(FEATURE_COLUMNS)) float64, columns in FEATURE_COLUMNS order
     target: np.ndarray  # (n,) float64 Volume
-    day: np.ndarray  # (n,) int32 days since 1970-01-01
+    day: np.ndarray | None  # (n,) int32 days since 1970-01-01; None when Date was not read
     rows_read: int
     rows_dropped_null: int
 
@@ -37,79 +43,86 @@ class TrainingData:
         return int(self.target.shape[0])
 
 
-def read_features_table(root: Path) -> pa.Table:
-    """Read the columns training needs from every ``*.parquet`` under ``root``.
+def read_features_table(root: Path, with_dates: bool = True) -> pa.Table:
+    """Read the feature and target columns (and Date if ``with_dates``) of every ``*.parquet`` under ``root``.
 
     pyarrow's dataset discovery skips files and folders whose names start with ``_`` or
     ``.`` (quality records, temporary files), and returns fragments in sorted path order.
     """
     root = Path(root)
     if not root.is_dir():
-        raise TrainInputError(f"train: {root}: features folder does not exist")
+        raise TrainInputError(f"{root}: features folder does not exist")
     dataset = ds.dataset(root, format="parquet")
     if not dataset.files:
-        raise TrainInputError(f"train: {root}: no .parquet files (run the features stage first)")
-    wanted = [*FEATURE_COLUMNS, TARGET_COLUMN, DATE_COLUMN]
+        raise TrainInputError(f"{root}: no .parquet files (run the features stage first)")
+    wanted = [*FEATURE_COLUMNS, TARGET_COLUMN, *([DATE_COLUMN] if with_dates else [])]
     missing = [name for name in wanted if name not in dataset.schema.names]
     if missing:
-        raise TrainInputError(
-            f"train: {root}: column(s) {', '.join(missing)} missing from the features files"
-        )
+        raise TrainInputError(f"{root}: column(s) {', '.join(missing)} missing from the features files")
     log.info("reading %d parquet files under %s", len(dataset.files), root)
     return dataset.to_table(columns=wanted)
 
 
-def _column_as_float(column: pa.ChunkedArray) -> np.ndarray:
-    """float64 values of ``column``, nulls as NaN."""
-    return column.cast(pa.float64()).to_numpy(zero_copy_only=False)
+def _as_float(array: pa.ChunkedArray) -> np.ndarray:
+    """float64 values of ``array``, nulls as NaN."""
+    return array.cast(pa.float64()).to_numpy(zero_copy_only=False)
 
 
 def training_data_from_table(table: pa.Table, source: str = "<table>") -> TrainingData:
-    """Turn a table with the feature, target and Date columns into arrays; drop rows with nulls."""
+    """Turn a table with the feature, target (and optionally Date) columns into arrays.
+
+    Rows with a null or non-finite feature or target are dropped and counted. The Date column
+    never decides which rows are kept, so train (which reads no Date) and evaluate (which does)
+    keep the same rows in the same order, and the splits' row indices agree.
+    """
     rows_read = table.num_rows
     if rows_read == 0:
-        raise TrainInputError(f"train: {source}: the features files hold no rows")
-    # Convert one column at a time and drop it from the table, so that the Arrow buffers of
-    # a converted column are freed before the next one is copied (peak memory on 26 M rows).
-    features = np.empty((rows_read, len(FEATURE_COLUMNS)), dtype=np.float64)
+        raise TrainInputError(f"{source}: the features files hold no rows")
+    # Nulls are dropped in Arrow first (each symbol's warm-up rows); then one copy per column into
+    # numpy. Less CPU and memory than converting with the nulls and masking in numpy (26 M rows).
+    names = [*FEATURE_COLUMNS, TARGET_COLUMN]
+    arrays = {name: table.column(name) for name in names}
+    dates = table.column(DATE_COLUMN) if DATE_COLUMN in table.column_names else None
+    del table  # the caller holds no reference either: each column is freed once filtered
+    valid = functools.reduce(pc.and_, (arrays[name].is_valid() for name in names))
+    if not pc.all(valid).as_py():
+        arrays = {name: pc.filter(array, valid) for name, array in arrays.items()}
+        dates = None if dates is None else pc.filter(dates, valid)
+    kept = len(arrays[TARGET_COLUMN])
+    features = np.empty((kept, len(FEATURE_COLUMNS)), dtype=np.float64)
     for i, name in enumerate(FEATURE_COLUMNS):
-        features[:, i] = _column_as_float(table.column(name))
-        table = table.drop_columns([name])
-    target = _column_as_float(table.column(TARGET_COLUMN))
-    table = table.drop_columns([TARGET_COLUMN])
-    try:
-        dates = pc.cast(table.column(DATE_COLUMN), pa.date32())
-    except pa.ArrowInvalid as exc:
-        raise TrainInputError(f"train: {source}: column Date is not YYYY-MM-DD: {exc}") from exc
-    del table
-    day = dates.cast(pa.int32()).to_numpy(zero_copy_only=False)
-    del dates
-    keep = np.isfinite(features).all(axis=1) & np.isfinite(target)
-    if day.dtype != np.int32:  # a null Date comes back as float NaN
-        keep &= np.isfinite(day)
-    dropped = int(rows_read - keep.sum())
-    if dropped:
-        features, target, day = features[keep], target[keep], day[keep]
+        features[:, i] = _as_float(arrays.pop(name))
+    target = _as_float(arrays.pop(TARGET_COLUMN))
+    day = None
+    if dates is not None:
+        if dates.null_count:  # ingest never writes one
+            raise TrainInputError(f"{source}: column Date has a null value")
+        try:
+            day = pc.cast(dates, pa.date32()).cast(pa.int32()).to_numpy(zero_copy_only=False)
+        except pa.ArrowInvalid as exc:
+            raise TrainInputError(f"{source}: column Date is not YYYY-MM-DD: {exc}") from exc
+        del dates
+    finite = np.isfinite(features).all(axis=1) & np.isfinite(target)
+    if not finite.all():
+        features, target = features[finite], target[finite]
+        day = None if day is None else day[finite]
+    dropped = int(rows_read - target.shape[0])
     if target.shape[0] == 0:
-        raise TrainInputError(
-            f"train: {source}: every row has a null feature (fewer than 30 rows per symbol?)"
-        )
+        raise TrainInputError(f"{source}: every row has a null feature (fewer than 30 rows per symbol?)")
     if (target < 0).any():
-        raise TrainInputError(f"train: {source}: negative Volume in the features files")
+        raise TrainInputError(f"{source}: negative Volume in the features files")
     return TrainingData(
         features=np.ascontiguousarray(features),
         target=np.ascontiguousarray(target),
-        day=np.ascontiguousarray(day.astype(np.int32, copy=False)),
+        day=None if day is None else np.ascontiguousarray(day),
         rows_read=rows_read,
         rows_dropped_null=dropped,
     )
 
 
-def load_training_data(root: Path) -> TrainingData:
+def load_training_data(root: Path, with_dates: bool = True) -> TrainingData:
     """Read and convert the features folder ``root``; log what was kept and dropped."""
-    table = read_features_table(root)
-    data = training_data_from_table(table, source=str(root))
-    del table
+    data = training_data_from_table(read_features_table(root, with_dates), source=str(root))
     pa.default_memory_pool().release_unused()  # give the table's buffers back before fitting
     log.info(
         "read %d rows, dropped %d with a null feature (each symbol's first rows), kept %d",

@@ -1,14 +1,14 @@
-"""Fill docs/model.md's generated blocks and draw its plot from a train output folder.
+"""Fill docs/model.md's generated blocks and draw its plot from train's and evaluate's outputs.
 
-    python -m stages.train.modeldoc --model-dir .pfs/train/master --doc docs/model.md \
-        --plot docs/model-predictions.png
+    python -m stages.train.modeldoc --train-dir .pfs/train/master --evaluate-dir .pfs/evaluate/master \
+        --doc docs/model.md --plot docs/model-predictions.png        (what `make model-doc` runs)
 
-The prose of docs/model.md is hand-written; every number in it lies between
-``<!-- BEGIN generated:NAME -->`` and ``<!-- END generated:NAME -->`` markers and is
-rewritten here from model.json, metrics.json, loss.csv and predictions_sample.parquet.
-The train image copies it with the rest of stages/train/, but never runs it: the stage does not
-import it, and matplotlib, which it needs, is a development dependency (requirements-dev.txt),
-not one of the image's requirements (stages/train/requirements.txt).
+The prose of docs/model.md is hand-written; every number between
+``<!-- BEGIN generated:NAME -->`` and ``<!-- END generated:NAME -->`` markers is rewritten here
+from train's model.json, metrics.json and loss.csv and evaluate's comparison.json and
+predictions_sample.parquet. The blocks name commits and repo-relative sources, never the folders
+read (a machine's paths). Not part of the train image (its .dockerignore leaves this file out:
+matplotlib is a development dependency).
 """
 
 from __future__ import annotations
@@ -21,8 +21,15 @@ import re
 import sys
 from pathlib import Path
 
+from stages.common import model_contract as contract
 from stages.common.atomic import atomic_path, write_text_atomic
 from stages.train.models import CHOSEN, FOREST, NAIVE
+
+#: evaluate's files (stages/evaluate/evaluate.py names them; not imported: that module pulls in lightgbm).
+COMPARISON_FILE = "comparison.json"
+PREDICTIONS_FILE = "predictions_sample.parquet"
+#: How the committed doc is regenerated (mk/train.mk).
+COMMAND = "make model-doc"
 
 log = logging.getLogger("modeldoc")
 
@@ -41,17 +48,24 @@ class ModelDocError(ValueError):
     """The model folder or the doc cannot be used; the message says which file and why."""
 
 
-def _load(model_dir: Path) -> tuple[dict, dict, list[dict]]:
+def _missing(path: str) -> ModelDocError:
+    return ModelDocError(
+        f"modeldoc: {path} not found: run the pipeline first (make pipeline) "
+        "or set TRAIN_DIR and EVALUATE_DIR"
+    )
+
+
+def _load(train_dir: Path, evaluate_dir: Path) -> tuple[dict, dict, list[dict], dict]:
+    """train's model.json, metrics.json and loss log, and evaluate's comparison."""
     try:
-        model = json.loads((model_dir / "model.json").read_text(encoding="utf-8"))
-        metrics = json.loads((model_dir / "metrics.json").read_text(encoding="utf-8"))
-        with (model_dir / "loss.csv").open(encoding="utf-8") as fh:
+        model = json.loads((train_dir / contract.METADATA_FILE).read_text(encoding="utf-8"))
+        metrics = json.loads((train_dir / contract.METRICS_FILE).read_text(encoding="utf-8"))
+        with (train_dir / contract.LOSS_FILE).open(encoding="utf-8") as fh:
             loss = list(csv.DictReader(fh))
+        comparison = json.loads((evaluate_dir / COMPARISON_FILE).read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
-        raise ModelDocError(
-            f"modeldoc: {exc.filename} not found: run the pipeline first (make pipeline) or set TRAIN_DIR"
-        ) from exc
-    return model, metrics, loss
+        raise _missing(exc.filename) from exc
+    return model, metrics, loss, comparison
 
 
 def _num(value: float) -> str:
@@ -78,15 +92,24 @@ def _pct_below(better: float, worse: float) -> str:
     return f"{100.0 * (worse - better) / worse:.1f}%"
 
 
-def source_block(model: dict, metrics: dict, model_dir: Path) -> str:
-    data = metrics["data"]
+def _commit(value: str | None) -> str:
+    return f"`{value}`" if value else "none (run outside a pipeline)"
+
+
+def source_block(model: dict, metrics: dict, comparison: dict) -> str:
+    data, evaluated = metrics["data"], comparison["data"]
     versions = ", ".join(f"{k} {v}" for k, v in model["library_versions"].items())
     params = model["params"]
-    commit = f"`{model['input_commit']}`" if model["input_commit"] else "none, run outside a pipeline"
     return (
-        f"- Read from `{model_dir}` (input commit: {commit}), trained at "
-        f"{model['trained_at']}, whole stage {data.get('total_seconds', 'n/a')} s, peak memory "
-        f"{data.get('peak_rss_mb', 'n/a')} MB.\n"
+        f"- Written by `{COMMAND}` (stages/train/modeldoc.py) from the train stage's "
+        f"{contract.METADATA_FILE}, {contract.METRICS_FILE} and {contract.LOSS_FILE} "
+        f"(stages/train/train.py) and the evaluate stage's {COMPARISON_FILE} and {PREDICTIONS_FILE} "
+        f"(stages/evaluate/evaluate.py); features commit {_commit(model['input_commit'])}, "
+        f"train commit {_commit(evaluated.get('train_commit'))}.\n"
+        f"- train: trained at {model['trained_at']}, whole stage {data.get('total_seconds', 'n/a')} s "
+        f"(reading the features {data.get('read_seconds', 'n/a')} s), peak memory "
+        f"{data.get('peak_rss_mb', 'n/a')} MB; evaluate: {evaluated.get('total_seconds', 'n/a')} s, peak "
+        f"memory {evaluated.get('peak_rss_mb', 'n/a')} MB.\n"
         f"- Rows read {data['rows_read']:,}; dropped for a null feature "
         f"{data['rows_dropped_null_features']:,}; used {data['rows_used']:,}. The served model was fit on "
         f"{model['training_rows']:,} rows: {model['fit_on']}.\n"
@@ -135,7 +158,7 @@ def metrics_block(metrics: dict) -> str:
             for key in (CHOSEN, NAIVE)
         ]
         lines.append(f"\nOn all {details['test_rows']:,} test rows: " + "; ".join(full) + ".")
-        lines.append(f"Forest: {block[FOREST]['trained_on']}.\n")
+        lines.append(f"Chosen: {block[CHOSEN]['trained_on']}. Forest: {block[FOREST]['trained_on']}.\n")
     return "\n".join(lines) + "\n"
 
 
@@ -192,17 +215,17 @@ def fill(doc_text: str, blocks: dict[str, str]) -> str:
     return text
 
 
-def generate_blocks(model_dir: Path) -> dict[str, str]:
-    model, metrics, loss = _load(model_dir)
+def generate_blocks(train_dir: Path, evaluate_dir: Path) -> dict[str, str]:
+    model, metrics, loss, comparison = _load(train_dir, evaluate_dir)
     return {
-        "source": source_block(model, metrics, model_dir),
-        "metrics": metrics_block(metrics),
-        "comparison": comparison_block(metrics),
+        "source": source_block(model, metrics, comparison),
+        "metrics": metrics_block(comparison),
+        "comparison": comparison_block(comparison),
         "loss": loss_block(loss, model),
     }
 
 
-def draw_plot(model_dir: Path, plot: Path) -> None:
+def draw_plot(evaluate_dir: Path, plot: Path) -> None:
     """Predicted against actual volume on the time-split test sample, log scales (volume + 1)."""
     import matplotlib
 
@@ -210,11 +233,9 @@ def draw_plot(model_dir: Path, plot: Path) -> None:
     import matplotlib.pyplot as plt
     import pyarrow.parquet as pq
 
-    path = model_dir / "predictions_sample.parquet"
+    path = evaluate_dir / PREDICTIONS_FILE
     if not path.is_file():
-        raise ModelDocError(
-            f"modeldoc: {path} not found: run the pipeline first (make pipeline) or set TRAIN_DIR"
-        )
+        raise _missing(str(path))
     table = pq.read_table(path).to_pydict()
     actual = [v + 1 for v in table["actual"]]
     low, high = min(actual), max(actual)
@@ -245,18 +266,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m stages.train.modeldoc", description=__doc__.splitlines()[0]
     )
-    parser.add_argument("--model-dir", type=Path, required=True, help="a train output folder")
+    parser.add_argument("--train-dir", type=Path, required=True, help="a train output folder")
+    parser.add_argument("--evaluate-dir", type=Path, required=True, help="the evaluate output of that model")
     parser.add_argument("--doc", type=Path, help="the markdown file whose generated blocks are rewritten")
     parser.add_argument("--plot", type=Path, help="where to draw the predicted-vs-actual PNG")
     args = parser.parse_args(argv)
     try:
         if args.doc:
-            text = fill(args.doc.read_text(encoding="utf-8"), generate_blocks(args.model_dir))
+            text = fill(
+                args.doc.read_text(encoding="utf-8"), generate_blocks(args.train_dir, args.evaluate_dir)
+            )
             write_text_atomic(args.doc, text)
-            log.info("modeldoc: rewrote the generated blocks of %s from %s", args.doc, args.model_dir)
+            log.info("modeldoc: rewrote the generated blocks of %s from %s", args.doc, args.evaluate_dir)
         if args.plot:
-            draw_plot(args.model_dir, args.plot)
-            log.info("modeldoc: drew %s from %s", args.plot, args.model_dir)
+            draw_plot(args.evaluate_dir, args.plot)
+            log.info("modeldoc: drew %s from %s", args.plot, args.evaluate_dir)
     except (ModelDocError, OSError) as exc:
         print(str(exc), file=sys.stderr)
         return 1

@@ -1,9 +1,11 @@
-"""Train stage: features folder in, model folder (MODEL_CONTRACT.md) out.
+"""Train stage: features folder in, model folder (docs/model-contract.md) out.
 
     python3 -m stages.train --features /pfs/features --out /pfs/out
 
-Writes at the root of ``--out``: model.txt, model.json, metrics.json, loss.csv,
-predictions_sample.parquet and train.log, each atomically, after all the work succeeded.
+Fits the served booster on the random 80/20 split's training rows (a random sample of them,
+``--sample-rows``) and scores it on that split's held-out rows. Writes at the root of ``--out``:
+model.txt, model.json, metrics.json, loss.csv and train.log, each atomically, after all the work
+succeeded. The reference comparison (forest, naive baseline, time split) is the evaluate stage's.
 """
 
 from __future__ import annotations
@@ -18,25 +20,22 @@ import platform
 import resource
 import sys
 import time
+from dataclasses import asdict
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
-
+from stages.common import model_contract as contract
 from stages.common.atomic import atomic_path, write_text_atomic
-from stages.common.schema import FEATURE_COLUMNS, TARGET_COLUMN
-from stages.train.dataset import TrainInputError, load_training_data
-from stages.train.evaluate import EvaluationOptions, TrainingResult, evaluate
-from stages.train.models import CHOSEN, FOREST, NAIVE, BoosterConfig
+from stages.train.dataset import TrainingData, TrainInputError, load_training_data
+from stages.train.fit import SCORE_ROWS, ServedModel, fit_served_model
+from stages.train.models import CHOSEN, BoosterConfig
 
 log = logging.getLogger("train")
 
-MODEL_FILE = "model.txt"
 #: Pachyderm sets <input name>_COMMIT; the input is named "features".
 INPUT_COMMIT_ENV = "features_COMMIT"
+LOG_FILE = "train.log"
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
@@ -50,37 +49,36 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--num-leaves", type=int, default=defaults.num_leaves)
     parser.add_argument("--max-bin", type=int, default=defaults.max_bin)
     parser.add_argument(
-        "--threads", type=int, default=defaults.threads, help="LightGBM threads (in model.txt)"
+        "--sample-rows",
+        type=int,
+        default=defaults.sample_rows,
+        help="fit on a random sample of at most this many training rows (0: all of them)",
     )
-    parser.add_argument(
-        "--forest-jobs", type=int, default=EvaluationOptions.forest_jobs, help="forest threads"
-    )
+    parser.add_argument("--threads", type=int, default=defaults.threads, help="LightGBM threads")
     parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument(
-        "--rf-sample", type=int, default=EvaluationOptions.rf_sample, help="forest training rows"
-    )
-    parser.add_argument(
-        "--score-rows", type=int, default=EvaluationOptions.score_rows, help="test rows scored"
-    )
-    parser.add_argument("--time-test-fraction", type=float, default=EvaluationOptions.time_test_fraction)
-    parser.add_argument("--plot-rows", type=int, default=EvaluationOptions.plot_rows)
+    parser.add_argument("--score-rows", type=int, default=SCORE_ROWS, help="test rows scored")
     args = parser.parse_args(argv)
-    for name in (
-        "num_boost_round",
-        "num_leaves",
-        "max_bin",
-        "threads",
-        "forest_jobs",
-        "rf_sample",
-        "score_rows",
-        "plot_rows",
-    ):
+    for name in ("num_boost_round", "num_leaves", "max_bin", "threads", "score_rows"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+    if args.sample_rows < 0:
+        parser.error(f"--sample-rows must be 0 (all rows) or more, got {args.sample_rows}")
     return args
 
 
-def _versions() -> dict[str, str]:
+def booster_config(args: argparse.Namespace) -> BoosterConfig:
+    return BoosterConfig(
+        num_boost_round=args.num_boost_round,
+        learning_rate=args.learning_rate,
+        num_leaves=args.num_leaves,
+        max_bin=args.max_bin,
+        sample_rows=args.sample_rows or None,
+        threads=args.threads,
+        seed=args.seed,
+    )
+
+
+def library_versions() -> dict[str, str]:
     found = {"python": platform.python_version()}
     for package in ("lightgbm", "scikit-learn", "numpy", "pyarrow"):
         try:
@@ -90,28 +88,27 @@ def _versions() -> dict[str, str]:
     return found
 
 
-def model_metadata(result: TrainingResult, config: BoosterConfig, input_commit: str | None) -> dict:
-    """model.json as MODEL_CONTRACT.md fixes it, plus how the served model was fit."""
-    data = result.metrics["data"]
+def model_metadata(model: ServedModel, config: BoosterConfig, input_commit: str | None) -> dict:
+    """model.json as docs/model-contract.md fixes it, plus how the served model was fit."""
     inverse = "expm1" if config.target_transform == "log1p" else ""
-    features = ", ".join(FEATURE_COLUMNS)
+    features = ", ".join(contract.FEATURE_COLUMNS)
     return {
-        "model_file": MODEL_FILE,
-        "library": "lightgbm",
-        "library_versions": _versions(),
-        "features": list(FEATURE_COLUMNS),
-        "target": TARGET_COLUMN,
+        "model_file": contract.MODEL_FILE,
+        "library": contract.LIBRARY,
+        "library_versions": library_versions(),
+        "features": list(contract.FEATURE_COLUMNS),
+        "target": contract.TARGET_COLUMN,
         "target_transform": config.target_transform,
-        "training_rows": result.metrics["random_80_20"]["split"]["train_rows"],
-        "fit_on": "the training part (80%) of the random 80/20 split, not refit on all rows, "
-        "so that the metrics in metrics.json are those of this very model",
-        "rows_read": data["rows_read"],
-        "rows_dropped_null_features": data["rows_dropped_null_features"],
+        "training_rows": int(model.train_rows.shape[0]),
+        "fit_on": "the training part (80%) of the random 80/20 split ("
+        + model.metrics["trained_on"]
+        + "), not refit on all rows, so that the metrics in metrics.json are those of this very model",
         "input_commit": input_commit,
         "trained_at": datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
         "seed": config.seed,
         "params": {**config.params(), "num_boost_round": config.num_boost_round},
-        "loss_log": "loss.csv: "
+        "booster_config": asdict(config),
+        "loss_log": f"{contract.LOSS_FILE}: "
         + f"{config.objective} loss on {config.target_transform}(Volume) per iteration",
         "prediction": f"volume = int(round(max(0, {inverse}(booster.predict([[{features}]])))))",
     }
@@ -128,27 +125,34 @@ def loss_csv(loss: list[dict]) -> str:
     return buffer.getvalue()
 
 
-def predictions_table(sample: dict[str, np.ndarray]) -> pa.Table:
-    columns = {
-        "Date": pa.array(sample["day"].astype(np.int32), pa.int32()).cast(pa.date32()).cast(pa.string())
+def train_metrics(data: TrainingData, model: ServedModel, score_rows: int) -> dict:
+    """metrics.json: the served model's own scores on the random split's held-out rows."""
+    return {
+        "data": {
+            "rows_read": data.rows_read,
+            "rows_dropped_null_features": data.rows_dropped_null,
+            "rows_used": data.rows,
+        },
+        model.split.name: {"split": model.split.describe(), CHOSEN: model.metrics},
+        "notes": {
+            "scoring": "'rows' are the scored test rows: all of the split's test rows, or a random "
+            "sample of score_rows of them (seed 42) when there are more (the evaluate stage scores "
+            "every model on the same rows, and this model on every test row too)",
+            "score_rows": score_rows,
+            "predict_latency_us": "median of single-row predictions, one thread",
+            "fit_cpu_seconds": "CPU time of the fit, all threads: a check of fit_seconds on a busy machine",
+            "model_bytes": f"size of {contract.MODEL_FILE}",
+        },
     }
-    columns["actual"] = pa.array(sample["actual"].astype(np.int64))
-    for name in (CHOSEN, FOREST, NAIVE, *FEATURE_COLUMNS):
-        columns[name] = pa.array(sample[name].astype(np.float64))
-    return pa.table(columns)
 
 
-def write_outputs(out: Path, result: TrainingResult, config: BoosterConfig, input_commit: str | None) -> None:
+def write_outputs(out: Path, model: ServedModel, metadata: dict, metrics: dict) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out / MODEL_FILE) as tmp:
-        result.final.booster.save_model(str(tmp))
-    write_text_atomic(
-        out / "model.json", json.dumps(model_metadata(result, config, input_commit), indent=2) + "\n"
-    )
-    write_text_atomic(out / "metrics.json", json.dumps(result.metrics, indent=2) + "\n")
-    write_text_atomic(out / "loss.csv", loss_csv(result.final.loss))
-    with atomic_path(out / "predictions_sample.parquet") as tmp:
-        pq.write_table(predictions_table(result.prediction_sample), tmp)
+    with atomic_path(out / contract.MODEL_FILE) as tmp:
+        model.fit.booster.save_model(str(tmp))
+    write_text_atomic(out / contract.METADATA_FILE, json.dumps(metadata, indent=2) + "\n")
+    write_text_atomic(out / contract.METRICS_FILE, json.dumps(metrics, indent=2) + "\n")
+    write_text_atomic(out / contract.LOSS_FILE, loss_csv(model.fit.loss))
 
 
 def peak_rss_mb() -> int:
@@ -156,49 +160,37 @@ def peak_rss_mb() -> int:
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
 
-def _summary(metrics: dict) -> str:
-    parts = []
-    for split in ("random_80_20", "time_split"):
-        m = metrics[split]
-        maes = (m[CHOSEN]["mae"], m[FOREST]["mae"], m[NAIVE]["mae"])
-        parts.append("{}: MAE chosen {:,.0f} / forest {:,.0f} / naive {:,.0f}".format(split, *maes))
-    return "; ".join(parts)
-
-
 def run(args: argparse.Namespace) -> None:
     started = time.perf_counter()
-    config = BoosterConfig(
-        num_boost_round=args.num_boost_round,
-        learning_rate=args.learning_rate,
-        num_leaves=args.num_leaves,
-        max_bin=args.max_bin,
-        threads=args.threads,
-        seed=args.seed,
-    )
-    options = EvaluationOptions(
-        booster=config,
-        rf_sample=args.rf_sample,
-        forest_jobs=args.forest_jobs,
-        score_rows=args.score_rows,
-        time_test_fraction=args.time_test_fraction,
-        plot_rows=args.plot_rows,
-        seed=args.seed,
-    )
+    config = booster_config(args)
     input_commit = os.environ.get(INPUT_COMMIT_ENV) or None
     log.info("training on %s (input commit %s), writing to %s", args.features, input_commit, args.out)
-    data = load_training_data(args.features)
-    result = evaluate(data, options)
+    data = load_training_data(args.features, with_dates=False)
+    read_seconds = time.perf_counter() - started
+    model = fit_served_model(data, config, args.score_rows)
+    metrics = train_metrics(data, model, args.score_rows)
     del data
-    result.metrics["data"]["input_commit"] = input_commit
-    result.metrics["data"]["total_seconds"] = round(time.perf_counter() - started, 1)
-    result.metrics["data"]["peak_rss_mb"] = peak_rss_mb()
-    write_outputs(args.out, result, config, input_commit)
+    metadata = model_metadata(model, config, input_commit)
+    write_started = time.perf_counter()
+    metrics["data"].update(
+        input_commit=input_commit,
+        read_seconds=round(read_seconds, 2),
+        total_seconds=round(write_started - started, 1),
+        peak_rss_mb=peak_rss_mb(),
+    )
+    write_outputs(args.out, model, metadata, metrics)
+    chosen = metrics[model.split.name][CHOSEN]
     log.info(
-        "wrote %s in %.1f s, peak memory %d MB; %s",
+        "wrote %s in %.1f s (read %.1f s, fit %.1f s), peak memory %d MB; %s: MAE %s, MSE %.4g, R² %.4f",
         args.out,
         time.perf_counter() - started,
+        read_seconds,
+        model.fit.fit_seconds,
         peak_rss_mb(),
-        _summary(result.metrics),
+        model.split.name,
+        f"{chosen['mae']:,.0f}",
+        chosen["mse"],
+        chosen["r2"],
     )
 
 
@@ -208,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     root = logging.getLogger()
     try:
         args.out.mkdir(parents=True, exist_ok=True)
-        with atomic_path(args.out / "train.log") as log_tmp:
+        with atomic_path(args.out / LOG_FILE) as log_tmp:
             handler = logging.FileHandler(log_tmp, encoding="utf-8")
             handler.setFormatter(logging.Formatter(LOG_FORMAT))
             root.addHandler(handler)
@@ -218,7 +210,6 @@ def main(argv: list[str] | None = None) -> int:
                 root.removeHandler(handler)
                 handler.close()
     except (TrainInputError, ValueError, OSError) as exc:
-        message = str(exc) if str(exc).startswith("train:") else f"train: {args.features}: {exc}"
-        print(message, file=sys.stderr)
+        print(f"train: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -1,10 +1,7 @@
-"""The images `make images` builds, and whether an image holds what a module imports."""
+"""Whether an image holds what a module imports (the images themselves: tools/image_list.py)."""
 
 from __future__ import annotations
 
-import re
-import shlex
-import subprocess
 from pathlib import Path, PurePosixPath
 
 from tests.deploy import dockerfiles as df
@@ -15,28 +12,10 @@ from tests.deploy.imports import (
     requirement_names,
 )
 
-_DOCKER_BUILD = re.compile(r"^docker build .*$", re.MULTILINE)
-
-
-def make_images_plan(repo_root: Path, version: str | None = None) -> dict[str, Path]:
-    """Image tag -> Dockerfile, from the commands `make -n images` would run."""
-    command = ["make", "--no-print-directory", "-n", "images"]
-    if version is not None:
-        command.append(f"VERSION={version}")
-    result = subprocess.run(command, cwd=repo_root, capture_output=True, text=True, check=True)
-    plan: dict[str, Path] = {}
-    for line in _DOCKER_BUILD.findall(result.stdout):
-        words = shlex.split(line)
-        tag = words[words.index("-t") + 1]
-        dockerfile = words[words.index("-f") + 1]
-        assert words[-1] == ".", f"build context is not the repository root: {line}"
-        plan[tag] = repo_root / dockerfile
-    return plan
-
 
 def image_requirements(dockerfile: Path, repo_root: Path) -> set[str]:
     """Distributions pip installs in the image: its requirements files and what they require."""
-    copied = [s for c in df.copies(dockerfile) for s in c.sources if s.endswith(".txt")]
+    copied = [s for c in df.copies(dockerfile) for s in c.sources if s.endswith((".txt", ".lock"))]
     names: set[str] = set()
     for source in copied:
         names |= requirement_names(repo_root / source)

@@ -32,7 +32,9 @@ def run_make(*args: str, path: str | None = None) -> subprocess.CompletedProcess
     [
         ("cluster", ["docker", "kind", "helm", "kubectl", "pachctl"]),
         ("cluster-delete", ["kind"]),
-        ("images", ["docker", "kind"]),
+        ("images", ["docker"]),
+        ("base-image", ["docker"]),
+        ("kind-load", ["docker", "kind"]),
         ("local-image", ["docker"]),
         ("predict-url", ["kubectl"]),
         ("deploy DEPLOY_WITH=pachctl", ["pachctl"]),
@@ -96,6 +98,9 @@ def test_every_cluster_target_is_listed_by_make_help() -> None:
     for target in (
         "cluster",
         "images",
+        "base-image",
+        "kind-load",
+        "lock",
         "deploy",
         "put-raw",
         "predict-url",

@@ -127,3 +127,23 @@ def test_running_md_states_the_train_resource_requests_of_its_spec() -> None:
     text = (DOCS / "running.md").read_text(encoding="utf-8")
     assert f"train asks for {requests['cpu']} CPUs and {memory.group(1)} GiB" in text
     assert f"the train pipeline alone requests {memory.group(1)} GiB" in text
+
+
+def test_readme_test_time_is_a_measured_line_naming_the_machine() -> None:
+    """The README's `make test` time is written by `make test-time` from a real run, not by hand."""
+    text = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    line = text.split(docgen.TEST_TIME_BEGIN, 1)[1].split(docgen.TEST_TIME_END, 1)[0]
+    assert re.fullmatch(
+        r"ruff, then \d+ tests: \d+ s in all \(\d+ s of tests\), measured \d{4}-\d\d-\d\d on \d+ cores "
+        r"\(.+\), load average [\d.]+ after",
+        line,
+    ), f"README.md's test time is not a make test-time line: {line!r}"
+
+
+def test_test_time_line_reads_pytests_summary() -> None:
+    for summary, passed, seconds in (
+        ("496 passed in 457.54s (0:07:37)", 496, 457.54),
+        ("490 passed, 3 skipped in 50.10s", 490, 50.1),
+    ):
+        match = docgen.PYTEST_SUMMARY.match(summary)
+        assert match and int(match["passed"]) == passed and float(match["seconds"]) == seconds

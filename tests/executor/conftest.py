@@ -1,8 +1,8 @@
 """Fixtures of the docker executor's tests: the images, and the bundled sample run by both executors.
 
-The specs are the project's own, copied unchanged but for one argument: train's reference forest
-is fit on 2,000 rows (``--rf-sample 2000``) instead of its default, so the two runs of the sample
-take seconds, not a minute each; both executors run the same copied specs.
+The specs are the project's own, copied unchanged but for one argument: evaluate's reference
+forest is fit on 2,000 rows (``--rf-sample 2000``) instead of its default, so the two runs of the
+sample take seconds, not a minute each; both executors run the same copied specs.
 """
 
 from __future__ import annotations
@@ -28,8 +28,10 @@ DOCKER_PROBLEM = docker_problem()
 #: The stand-in base of `make base-image`, used where the Dockerfiles' pinned base is absent.
 LOCAL_BASE_IMAGE = "stockpipe/base:bookworm-py3.11"
 BUILD_SCRIPT = REPO_ROOT / "tools" / "images" / "build.sh"
-#: The reference forest's training rows in the tests' copy of specs/train.json.
+#: The reference forest's training rows in the tests' copy of specs/evaluate.json.
 TEST_RF_SAMPLE = "2000"
+#: The pipelines `run` runs (every spec but the service), compared between the executors.
+BATCH_PIPELINES = tuple(sorted(spec.name for spec in load_specs(REPO_ROOT / "specs") if not spec.is_service))
 
 
 def needs_docker() -> pytest.MarkDecorator:
@@ -60,11 +62,11 @@ def run_runner(state: Path, *args: str, env: dict[str, str] | None = None, timeo
 
 
 def copy_specs(folder: Path) -> Path:
-    """specs/ copied to ``folder``, train's forest sample made small (see the module docstring)."""
+    """specs/ copied to ``folder``, evaluate's forest sample made small (see the module docstring)."""
     folder.mkdir(parents=True, exist_ok=True)
     for source in sorted((REPO_ROOT / "specs").glob("*.json")):
         doc = json.loads(source.read_text())
-        if doc["pipeline"]["name"] == "train":
+        if doc["pipeline"]["name"] == "evaluate":
             doc["transform"]["cmd"] += ["--rf-sample", TEST_RF_SAMPLE]
         (folder / source.name).write_text(json.dumps(doc, indent=2))
     return folder

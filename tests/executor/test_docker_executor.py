@@ -24,17 +24,17 @@ import pytest
 
 from runner.executors.resources import SHARES_PER_CPU
 from tests.conftest import REPO_ROOT
-from tests.executor.conftest import DOCKER_PROBLEM, SampleRuns, needs_docker, run_runner
+from tests.executor.conftest import BATCH_PIPELINES, DOCKER_PROBLEM, SampleRuns, needs_docker, run_runner
 
 #: Files whose content records the run itself (times, memory, the random commit ids), compared by name.
-RUN_RECORDS = {"train/train.log"}
-#: Keys of metrics.json/model.json that measure the run or name it: times, memory, the Python patch
+RUN_RECORDS = {"train/train.log", "evaluate/evaluate.log"}
+#: Keys of JSON outputs that measure the run or name it: times, memory, the Python patch
 #: release (the image's), the input commit's id (a new random id in each state folder).
-RUN_KEYS = re.compile(r"seconds|latency|rss|^trained_at$|^python$|^input_commit$")
+RUN_KEYS = re.compile(r"seconds|latency|rss|trained_at$|^trained_on$|^python$|^input_commit$")
 #: Reference RandomForest scores: sums that may differ in the last bit between the image's build
 #: of scikit-learn and the machine's (measured on the sample: 1 of 8,425 rows, relative 2e-16).
 LAST_BIT_COLUMNS = {"random_forest_reference"}
-PIPELINES = ("ingest", "features", "train")
+PIPELINES = BATCH_PIPELINES
 #: The UID of every image's runtime user (Pachyderm 2.x's worker UID, pachyderm/pachyderm#6417).
 IMAGE_UID = 1000
 
@@ -75,7 +75,7 @@ def test_docker_outputs_equal_the_local_executors(sample_runs: SampleRuns, pipel
         ours, theirs = local / relative, docker / relative
         if relative.endswith(".parquet"):
             _assert_same_table(pq.read_table(ours), pq.read_table(theirs), f"{pipeline}: {relative}")
-        elif relative in ("metrics.json", "model.json"):
+        elif relative.endswith(".json"):
             assert _without_run_keys(json.loads(ours.read_bytes())) == _without_run_keys(
                 json.loads(theirs.read_bytes())
             ), f"{pipeline}: {relative} differs beyond the run's times and ids"

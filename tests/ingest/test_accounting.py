@@ -209,8 +209,8 @@ def test_through_the_runner_every_file_of_the_sample_and_the_odd_ones_is_account
         assert done.returncode == 0, done.stdout + done.stderr
         return done.stdout + done.stderr
 
-    runner("create", "pipeline", "-f", "specs/ingest.json")
     runner("put", "file", "-r", "raw@master:/", "-f", str(raw))
+    runner("create", "pipeline", "-f", "specs/ingest.json")
     runner("run")
     head = tmp_path / "pfs" / "ingest" / "master"
     summary = subprocess.run(
@@ -233,3 +233,32 @@ def test_through_the_runner_every_file_of_the_sample_and_the_odd_ones_is_account
         assert line in text, text
     sample_files = sum(1 for p in sample_dir.glob("*/*.csv"))
     assert f"files: {sample_files} (" in text  # the sample's files, all ingested as before
+
+
+def test_a_rejected_files_record_is_the_same_in_every_run(
+    repo_root: Path, sample_dir: Path, tmp_path: Path
+) -> None:
+    """Issue 16.8: records name the file by its path in the input (prices:/stocks/X.csv), not the
+    datum's staging folder, so reprocessing the same bytes writes the same record."""
+    raw = tmp_path / "raw"
+    (raw / "stocks").mkdir(parents=True)
+    shutil.copy(sample_dir / "symbols_valid_meta.csv", raw)
+    (raw / "stocks" / "A.csv").write_text("Date,Open,High,Low,Close,Adj Close,Volume\n2020-01-02,1,1\n")
+    env = {**os.environ, "PFS_STATE": str(tmp_path / "pfs")}
+
+    def runner(*args: str) -> None:
+        done = subprocess.run(
+            [sys.executable, "-m", "runner", *args], cwd=repo_root, env=env, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+
+    runner("put", "file", "-r", "raw@master:/", "-f", str(raw))
+    runner("create", "pipeline", "-f", "specs/ingest.json")
+    record_file = tmp_path / "pfs" / "ingest" / "master" / "_quality" / "stocks" / "A.json"
+    records = []
+    for _ in range(2):
+        runner("run")
+        records.append(record_file.read_text())
+        runner("update", "pipeline", "-f", "specs/ingest.json", "--reprocess")
+    assert records[0] == records[1]
+    assert json.loads(records[0])["error"].startswith("prices:/stocks/A.csv line 2: ")

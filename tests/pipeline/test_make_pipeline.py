@@ -12,10 +12,13 @@ from pathlib import Path
 
 import pyarrow.dataset as ds
 import pytest
+import requests
 
 SAMPLE_FILES = 14  # 11 stocks + 3 etfs in data/sample
 SAMPLE_ROWS_KEPT = 56_538  # 56,539 data lines, NVDA's one empty row dropped
 MODEL_FILES = ("model.json", "model.txt", "metrics.json", "loss.csv", "train.log")
+EVALUATE_FILES = ("comparison.json", "predictions_sample.parquet", "evaluate.log")
+OUTPUT_REPOS = ("raw", "ingest", "features", "train", "evaluate")
 
 
 def _env(state: Path) -> dict[str, str]:
@@ -68,15 +71,19 @@ def test_every_stage_writes_its_output(first_run: tuple[Path, str]) -> None:
     assert len(features.files) == SAMPLE_FILES
     assert ingest.count_rows() == SAMPLE_ROWS_KEPT
     assert features.count_rows() == SAMPLE_ROWS_KEPT
-    for name in MODEL_FILES:
-        assert (state / "train" / "master" / name).is_file(), name
+    assert sorted(p.name for p in (state / "train" / "master").iterdir()) == sorted(MODEL_FILES)
+    assert sorted(p.name for p in (state / "evaluate" / "master").iterdir()) == sorted(EVALUATE_FILES)
     metrics = json.loads((state / "train" / "master" / "metrics.json").read_text())
-    assert metrics, "metrics.json is empty"
+    comparison = json.loads((state / "evaluate" / "master" / "comparison.json").read_text())
+    assert comparison["random_80_20"]["chosen"]["mae"] == metrics["random_80_20"]["chosen"]["mae"] > 0
+    models = {"chosen", "random_forest_reference", "naive_vol_moving_avg"}
+    for split in ("random_80_20", "time_split"):
+        assert set(comparison[split]) == {"split", *models}
 
 
 def test_output_commits_chain_back_to_the_raw_commit(repo_root: Path, first_run: tuple[Path, str]) -> None:
     state, _ = first_run
-    heads = {repo: _head(repo_root, state, repo) for repo in ("raw", "ingest", "features", "train")}
+    heads = {repo: _head(repo_root, state, repo) for repo in OUTPUT_REPOS}
     assert heads["raw"]["job"] is None
     for repo, upstream in (("ingest", "raw"), ("features", "ingest"), ("train", "features")):
         provenance = {(p["repo"], p["commit"]) for p in heads[repo]["provenance"]}
@@ -84,11 +91,17 @@ def test_output_commits_chain_back_to_the_raw_commit(repo_root: Path, first_run:
         assert heads[repo]["job"], repo
     model = json.loads((state / "train" / "master" / "model.json").read_text())
     assert model["input_commit"] == heads["features"]["id"]
+    # evaluate crosses train and features: both heads are in its provenance, and it read them.
+    provenance = {(p["repo"], p["commit"]) for p in heads["evaluate"]["provenance"]}
+    assert {("train", heads["train"]["id"]), ("features", heads["features"]["id"])} <= provenance
+    comparison = json.loads((state / "evaluate" / "master" / "comparison.json").read_text())
+    assert comparison["data"]["train_commit"] == heads["train"]["id"]
+    assert comparison["data"]["features_commit"] == heads["features"]["id"]
 
 
 def test_the_run_prints_job_summaries_and_the_quality_summary(first_run: tuple[Path, str]) -> None:
     _, output = first_run
-    for pipeline in ("ingest", "features", "train"):
+    for pipeline in ("ingest", "features", "train", "evaluate"):
         assert any(
             line.startswith(f"{pipeline}: job ") and " ok: " in line for line in output.splitlines()
         ), (
@@ -100,7 +113,7 @@ def test_the_run_prints_job_summaries_and_the_quality_summary(first_run: tuple[P
 
 def test_a_rerun_with_the_same_data_changes_nothing(repo_root: Path, first_run: tuple[Path, str]) -> None:
     state, _ = first_run
-    before = {repo: _head(repo_root, state, repo)["id"] for repo in ("raw", "ingest", "features", "train")}
+    before = {repo: _head(repo_root, state, repo)["id"] for repo in OUTPUT_REPOS}
     jobs_before = json.loads(_runner(repo_root, state, "list", "job", "--json").stdout)
     result = _make_pipeline(repo_root, state)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -125,6 +138,7 @@ def test_a_broken_metadata_file_fails_the_job_and_stops_downstream(
     assert "ingest" in last and "symbols_valid_meta.csv" in last, result.stderr
     assert not (state / "features" / "master").exists() or not any((state / "features" / "master").iterdir())
     assert not (state / "train" / "master" / "model.txt").exists()
+    assert not (state / "evaluate" / "master" / "comparison.json").exists()
 
 
 def test_closing_hint_names_the_state_folder_in_use(first_run: tuple[Path, str]) -> None:
@@ -133,3 +147,27 @@ def test_closing_hint_names_the_state_folder_in_use(first_run: tuple[Path, str])
     hint = next(line for line in output.splitlines() if line.startswith("next: "))
     assert f"make serve PFS_STATE={state}," in hint
     assert "http://127.0.0.1:8000/predict" in hint
+
+
+def _readme_curl_example(readme: str) -> tuple[str, str]:
+    """The README's example request (a curl line) and the answer printed under it (``# N``)."""
+    lines = readme.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith('curl "http://127.0.0.1:8000/predict?'))
+    return lines[at].split('"')[1], lines[at + 1].removeprefix("# ").strip()
+
+
+def test_the_readme_curl_example_answers_what_the_readme_says(
+    repo_root: Path, first_run: tuple[Path, str]
+) -> None:
+    """The README's answer is the bundled sample's model's answer: serve it and ask."""
+    from api.devtools.server import running_server
+
+    state, _ = first_run
+    url, answer = _readme_curl_example((repo_root / "README.md").read_text(encoding="utf-8"))
+    query = url.split("/predict", 1)[1]
+    with running_server(state / "train" / "master") as server:
+        got = requests.get(f"{server.url}/predict{query}", timeout=10)
+    assert got.status_code == 200
+    assert got.text.strip() == answer, (
+        f"README.md says {answer}; the bundled sample's model answers {got.text}"
+    )

@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -110,14 +111,37 @@ def test_group_collects_every_file_of_a_key(runner: Runner, tmp_path: Path) -> N
     ]
 
 
-def test_cron_input_is_refused_until_ticks_exist(runner: Runner, tmp_path: Path) -> None:
-    """create.go createCron reads the tick repo ``<pipeline>_<name>`` (api_server.go); the local
-    runner makes no ticks yet, so ``run`` names the input and the repo, exits 1, records no job."""
-    spec = write_spec(tmp_path / "specs", "nightly", {"cron": {"name": "tick", "spec": "@daily"}}, ["true"])
+def test_run_makes_one_cron_tick_per_run(runner: Runner, tmp_path: Path) -> None:
+    """pachd creates the tick repo ``<pipeline>_<name>`` with the pipeline (api_server.go) and
+    commits an empty file named by the tick's time (monitor.go cronTick); ``runner run`` ticks once
+    per run, so each run gives the pipeline one new datum (glob ``/*``: create.go createCron)."""
+    spec = write_spec(
+        tmp_path / "specs",
+        "nightly",
+        {"cron": {"name": "tick", "spec": "@daily"}},
+        stage_cmd("copy", "/pfs/out", "/pfs/tick"),
+    )
+    assert "created cron repo nightly_tick" in runner("create", "pipeline", "-f", str(spec)).out
+    runner("run")
+    first = runner.head_files("nightly_tick")
+    assert len(first) == 1 and next(iter(first)).endswith("Z") and runner.head_files("nightly") == first
+    time.sleep(1.1)  # tick files are named to the second
+    runner("run")
+    assert len(runner.head_files("nightly_tick")) == 2
+    jobs = runner.jobs("nightly")
+    assert [j["datums"]["processed"] for j in jobs] == [1, 1] and jobs[0]["datums"]["skipped"] == 1
+
+
+def test_cron_overwrite_keeps_only_the_newest_tick(runner: Runner, tmp_path: Path) -> None:
+    """monitor.go cronTick: with ``overwrite`` the earlier tick files are deleted in the new commit."""
+    cron = {"cron": {"name": "tick", "spec": "@every 1h", "overwrite": True}}
+    spec = write_spec(tmp_path / "specs", "hourly", cron, stage_cmd("copy", "/pfs/out", "/pfs/tick"))
     runner("create", "pipeline", "-f", str(spec))
-    err = runner("run", expect=1).err
-    assert "cron input 'tick'" in err and "'nightly_tick'" in err and "Traceback" not in err
-    assert runner.jobs("nightly") == []
+    runner("run")
+    time.sleep(1.1)
+    runner("run")
+    assert len(runner.head_files("hourly_tick")) == 1
+    assert len(runner("list", "commit", "hourly_tick", "--json").out.split('"id"')) == 3  # two ticks
 
 
 def test_join_through_python_dash_m_runner(tmp_path: Path) -> None:

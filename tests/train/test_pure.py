@@ -7,6 +7,7 @@ import pyarrow as pa
 import pytest
 from sklearn.model_selection import train_test_split
 
+from stages.common.model_contract import served_volumes
 from stages.common.schema import FEATURES_SCHEMA
 from stages.train.dataset import TrainInputError, training_data_from_table
 from stages.train.models import (
@@ -18,8 +19,7 @@ from stages.train.models import (
     predict_booster,
     predict_naive,
     regression_scores,
-    to_model_target,
-    to_volume,
+    training_sample,
 )
 from stages.train.splits import random_split, score_rows, time_cutoff, time_split
 from tests.train.synthetic_features import synthetic_features_table
@@ -55,6 +55,18 @@ def test_bad_tables_raise_errors_naming_the_source(synthetic: pa.Table) -> None:
     bad_date = synthetic.set_column(2, "Date", pa.array(["01/02/2020"] * synthetic.num_rows))
     with pytest.raises(TrainInputError, match="Date is not YYYY-MM-DD"):
         training_data_from_table(bad_date, source="src")
+    null_date = synthetic.set_column(2, "Date", pa.array([None] * synthetic.num_rows, pa.string()))
+    with pytest.raises(TrainInputError, match="src: column Date has a null value"):
+        training_data_from_table(null_date, source="src")
+
+
+def test_without_dates_the_same_rows_are_kept_in_the_same_order(synthetic: pa.Table) -> None:
+    """train reads no Date, evaluate does: both must keep the same rows for the splits to agree."""
+    with_dates = training_data_from_table(synthetic)
+    without = training_data_from_table(synthetic.drop_columns(["Date"]))
+    assert without.day is None
+    assert np.array_equal(without.features, with_dates.features)
+    assert np.array_equal(without.target, with_dates.target)
 
 
 def test_random_split_is_the_tasks_train_test_split() -> None:
@@ -85,12 +97,18 @@ def test_time_split_has_no_date_on_both_sides() -> None:
         time_cutoff(day, 1.5)
 
 
-def test_target_transform_round_trips_and_served_volumes_are_whole_and_non_negative() -> None:
-    volume = np.array([0.0, 1.0, 12345.0, 3e9])
-    assert np.allclose(to_volume(to_model_target(volume, "log1p"), "log1p"), volume)
-    assert np.array_equal(to_volume(np.array([-5.0, 2.4, 2.6]), "none"), [0.0, 2.0, 3.0])
-    with pytest.raises(ValueError, match="unknown target transform"):
-        to_model_target(volume, "sqrt")
+def test_served_volumes_without_a_transform_are_whole_and_non_negative() -> None:
+    assert np.array_equal(served_volumes(np.array([-5.0, 2.4, 2.6]), "none"), [0.0, 2.0, 3.0])
+
+
+def test_training_sample_is_all_rows_or_a_sorted_deterministic_sample() -> None:
+    train = np.random.default_rng(1).permutation(10_000)
+    assert training_sample(train, None, seed=42) is train
+    assert training_sample(train, 10_000, seed=42) is train
+    first, second = training_sample(train, 500, seed=42), training_sample(train, 500, seed=42)
+    assert np.array_equal(first, second) and first.shape == (500,)
+    assert np.array_equal(first, np.sort(first)) and np.unique(first).shape == (500,)
+    assert np.isin(first, train).all()
 
 
 def test_scores_are_the_usual_definitions() -> None:

@@ -5,7 +5,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from stages.train.models import BoosterConfig
 from stages.train.train import parse_args
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def spec_cpus() -> int:
+    """The cores specs/train.json requests: the stage's default thread count uses them all."""
+    return json.loads((REPO_ROOT / "specs" / "train.json").read_text())["resourceRequests"]["cpu"]
 
 
 def test_train_spec_runs_the_stage_on_one_datum(repo_root: Path) -> None:
@@ -26,4 +34,5 @@ def test_train_spec_runs_the_stage_on_one_datum(repo_root: Path) -> None:
 def test_the_cmd_parses_with_the_real_run_defaults() -> None:
     args = parse_args(["--features", "/pfs/features", "--out", "/pfs/out"])
     assert str(args.features) == "/pfs/features" and str(args.out) == "/pfs/out"
-    assert args.rf_sample == 150_000 and args.score_rows == 200_000 and args.num_boost_round == 100
+    assert args.score_rows == 200_000 and args.num_boost_round == 100
+    assert args.sample_rows == BoosterConfig().sample_rows and args.threads == 2 == spec_cpus()
