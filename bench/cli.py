@@ -44,6 +44,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="skip ingest and features with the docker executor against the local one",
     )
+    parser.add_argument(
+        "--executor-rounds", type=int, default=1, help="rounds of the executor comparison (default 1)"
+    )
     return parser.parse_args(argv)
 
 
@@ -66,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         results = bench.run()
         if not args.no_executors and results["run"].get("returncode") == 0:
             results["executors"] = ExecutorBench(
-                config.data_dir, config.specs, work / "executors", REPO_ROOT, bench.echo
+                config.data_dir, config.specs, work / "executors", REPO_ROOT, bench.echo, args.executor_rounds
             ).run()
     except CommandFailed as e:
         print(f"bench: {e}", file=sys.stderr)
