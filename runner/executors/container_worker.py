@@ -118,7 +118,7 @@ def serve(requests: BinaryIO, answers: BinaryIO) -> int:
     if not isinstance(start, Start):
         print(f"runner container worker: expected Start, got {type(start).__name__}", file=sys.stderr)
         return 2
-    config = dataclasses.replace(start.config, cwd=os.getcwd(), close_fds=())
+    config = dataclasses.replace(start.config, cwd=os.getcwd())
     frames.send(answers, Hello(os.getuid(), os.getgid(), sys.version.split()[0], os.getcwd()))
     log = _TrackedLog(Path(tempfile.mkdtemp(prefix="stockpipe-worker-")) / "datum.log")
     warm = WarmRunner.for_this_process()

@@ -29,8 +29,8 @@ from tests.executor.conftest import BATCH_PIPELINES, DOCKER_PROBLEM, SampleRuns,
 #: Files whose content records the run itself (times, memory, the random commit ids), compared by name.
 RUN_RECORDS = {"train/train.log", "evaluate/evaluate.log"}
 #: Keys of JSON outputs that measure the run or name it: times, memory, the Python patch
-#: release (the image's), the input commit's id (a new random id in each state folder).
-RUN_KEYS = re.compile(r"seconds|latency|rss|trained_at$|^trained_on$|^python$|^input_commit$")
+#: release (the image's), the ids of input commits (new random ids in each state folder).
+RUN_KEYS = re.compile(r"seconds|latency|rss|trained_at$|^trained_on$|^python$|_commit$")
 #: Reference RandomForest scores: sums that may differ in the last bit between the image's build
 #: of scikit-learn and the machine's (measured on the sample: 1 of 8,425 rows, relative 2e-16).
 LAST_BIT_COLUMNS = {"random_forest_reference"}
