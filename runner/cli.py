@@ -14,7 +14,7 @@ import os
 import sys
 from typing import Any
 
-from runner import cli_commits, cli_files, cli_jobs, pipelines
+from runner import capabilities, cli_commits, cli_files, cli_jobs, pipelines
 from runner.cli_output import human_size, print_json, table
 from runner.cli_parser import build_parser, parse_target
 from runner.datums import UnsupportedInput
@@ -34,14 +34,21 @@ def _say(text: str) -> None:
 
 
 def _ignored_notes(specs: list[Spec]) -> list[str]:
-    return [
-        f"{s.name}: cluster-only fields ignored locally: {', '.join(s.ignored)}" for s in specs if s.ignored
-    ]
+    notes = []
+    for s in specs:
+        ignored = [f for f in s.ignored if f not in capabilities.HONOURED]
+        if ignored:
+            notes.append(f"{s.name}: cluster-only fields ignored locally: {', '.join(ignored)}")
+    return notes
 
 
 def cmd_create_update(args: argparse.Namespace, state: State) -> int:
     specs = load_specs(args.file)
+    capabilities.check_supported(specs)
     with state.locked():
+        for spec in specs:
+            for line in capabilities.notes(spec):
+                _say(line)
         if args.verbose:
             for line in _ignored_notes(specs):
                 _say(line)
@@ -74,8 +81,13 @@ def cmd_put_file(args: argparse.Namespace, state: State) -> int:
 
 
 def _commit_json(state: State, repo: str, commit_id: str) -> dict[str, Any]:
+    """A commit as ``inspect commit --json`` shows it: ``provenance`` is every commit it was made
+    from, through every pipeline back to the input repos; ``direct_provenance`` its job's inputs."""
     doc = state.commit(repo, commit_id).to_json()
-    doc["provenance"] = [{"repo": p["repo"], "commit": p["commit"]} for p in doc["provenance"]]
+    doc["direct_provenance"] = [{"repo": p["repo"], "commit": p["commit"]} for p in doc["provenance"]]
+    doc["provenance"] = [
+        {"repo": p["repo"], "commit": p["commit"]} for p in state.full_provenance(repo, commit_id)
+    ]
     return doc
 
 
@@ -102,15 +114,18 @@ def _list_repo(args: argparse.Namespace, state: State) -> None:
 
 def _list_commit(args: argparse.Namespace, state: State) -> None:
     repo, branch, _ = parse_target(args.target)
-    state.require_repo(repo)
-    commits = state.commit_history(repo, branch)
+    if "@" not in args.target and not state.has_repo(repo):
+        commits = state.commit_set(args.target)  # ``list commit <id>``: the commit set
+    else:
+        state.require_repo(repo)
+        commits = state.commit_history(repo, branch)
     if args.json:
-        print_json([_commit_json(state, repo, c.id) for c in commits])
+        print_json([_commit_json(state, c.repo, c.id) for c in commits])
         return
     rows = [["REPO", "BRANCH", "COMMIT", "CREATED", "FILES", "SIZE", "PROVENANCE"]]
     for c in commits:
         prov = ", ".join(f"{p['repo']}@{p['commit'][:12]}" for p in c.provenance) or "-"
-        rows.append([repo, c.branch, c.id, c.created, str(c.files), human_size(c.size_bytes), prov])
+        rows.append([c.repo, c.branch, c.id, c.created, str(c.files), human_size(c.size_bytes), prov])
     print(table(rows), end="")
 
 
@@ -172,8 +187,10 @@ def cmd_inspect(args: argparse.Namespace, state: State) -> int:
         for key in ("id", "repo", "branch", "parents", "created", "files", "size_bytes", "spec_hash", "job"):
             print(f"{key + ':':<12} {doc[key]}")
         print("provenance:" + ("" if doc["provenance"] else " (none: an input commit)"))
+        direct = {(p["repo"], p["commit"]) for p in doc["direct_provenance"]}
         for p in doc["provenance"]:
-            print(f"  {p['repo']}@{p['commit']}")
+            how = "" if (p["repo"], p["commit"]) in direct else "  (through an upstream pipeline)"
+            print(f"  {p['repo']}@{p['commit']}{how}")
     elif args.noun in INSPECTORS:
         return INSPECTORS[args.noun](args, state)
     else:
@@ -198,8 +215,11 @@ def cmd_delete(args: argparse.Namespace, state: State) -> int:
 
 def cmd_run(args: argparse.Namespace, state: State) -> int:
     with state.locked():
+        specs = [r.spec for r in state.list_pipelines()]
+        for line in [n for spec in specs for n in capabilities.notes(spec)]:
+            _say(line)
         if args.verbose:
-            for line in _ignored_notes([r.spec for r in state.list_pipelines()]):
+            for line in _ignored_notes(specs):
                 _say(line)
         outcomes = run_pipelines(
             state, os.getcwd(), sys.stdout, max_workers=args.workers, executor=executor_for(args.executor)

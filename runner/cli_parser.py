@@ -39,7 +39,8 @@ EXAMPLES = {
         "  python -m runner put file raw@master:/stocks/AAPL.csv -f AAPL.csv"
     ),
     "list repo": "python -m runner list repo",
-    "list commit": "python -m runner list commit ingest\n  python -m runner list commit raw@master --json",
+    "list commit": "python -m runner list commit ingest\n  python -m runner list commit raw@master --json\n"
+    "  python -m runner list commit 3f2a9c...   (a commit id: that commit in every repo, a commit set)",
     "list job": "python -m runner list job\n  python -m runner list job -p ingest --json",
     "list datum": "python -m runner list datum ingest            (the pipeline's latest job)\n"
     "  python -m runner list datum ingest@3f2a9c  (a job id or prefix)",
@@ -141,8 +142,14 @@ def build_parser() -> argparse.ArgumentParser:
     lst = verb("list", "list repos, branches, commits, jobs, datums, pipelines or files")
     p = sub(lst, "list", "repo", "list repos with their head commit")
     p.add_argument("--json", action="store_true")
-    p = sub(lst, "list", "commit", "list the commits of REPO[@BRANCH], newest first")
-    p.add_argument("target", metavar="REPO[@BRANCH]")
+    p = sub(
+        lst,
+        "list",
+        "commit",
+        "list the commits of REPO[@BRANCH], newest first; or, given a commit ID, the commit set: "
+        "every repo's commit with that ID (a put and the output commits it caused) and their provenance",
+    )
+    p.add_argument("target", metavar="REPO[@BRANCH]|ID")
     p.add_argument("--json", action="store_true")
     p = sub(lst, "list", "job", "list jobs, newest first")
     p.add_argument("-p", "--pipeline")

@@ -13,6 +13,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from runner.capabilities import LocalOptions
 from runner.datums import Datum, compute_datums, input_tree
 from runner.jobs import job_config, task_inputs
 from runner.records import JobRecord
@@ -66,6 +67,8 @@ def stage_datum(state: State, job_ref: str, datum_prefix: str, cwd: str | None =
     root = state.root / ".debug" / datum.id
     shutil.rmtree(root, ignore_errors=True)
     task = Task(datum.id, 1, task_inputs(state, datum))
-    stage_inputs(task, root / "pfs")
-    config = job_config(state, spec, job.id, cwd or os.getcwd(), work_root=root)
+    stage_inputs(task, root / "pfs", LocalOptions.of(spec).empty_files)
+    config = job_config(
+        state, spec, job.id, cwd or os.getcwd(), work_root=root, output_commit=job.output_commit or ""
+    )
     return StagedDatum(job, datum, root, config, task)

@@ -7,17 +7,26 @@ until nothing is left. A job:
 1. lists the datums of the input commits (datums.py) and looks each datum's hash up in the
    pipeline's datum cache (``.pipelines/<name>.datums.jsonl``): a hit is skipped and its earlier
    output reused; the cache is appended after every successful datum, so an interrupted job
-   loses no finished work;
-2. runs the other datums in a worker pool (workers.py), retrying each up to ``datumTries``;
-3. merges the outputs of all datums (a path written by two datums fails the job) and finishes
-   the output commit with its provenance: input commits, spec hash, job id.
+   loses no finished work. A datum's hash covers its inputs' paths and contents and the
+   pipeline's salt only, as Pachyderm's ``HashDatum`` (src/server/worker/common/common.go):
+   a changed ``cmd`` or image reruns nothing, ``update pipeline --reprocess`` (a new salt) all;
+2. runs the other datums in a worker pool (workers.py), retrying each up to ``datumTries``; a
+   datum whose ``cmd`` fails every try and whose ``errCmd`` succeeds is recovered (no output,
+   not cached, the job still succeeds);
+3. merges the outputs of all datums (a path written by two datums, or a file one datum writes
+   where another writes a folder, fails the job naming both) and finishes the output commit
+   with its provenance: input commits, spec hash, job id. The output commit takes the id of the
+   input commit that caused it (Pachyderm 2.x's global ids: a put and every commit it causes
+   downstream share one id), or a new id when only the pipeline changed.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
+import re
 import shutil
 import sys
 import time
@@ -26,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from runner.capabilities import LocalOptions
 from runner.cron_ticks import tick_now
 from runner.datums import Datum, compute_datums, input_tree
 from runner.executors import Executor, ExecutorUnavailable, LocalExecutor
@@ -41,8 +51,14 @@ from runner.records import (
     PipelineRecord,
 )
 from runner.spec import Spec
-from runner.state import State, new_id, now_iso
+from runner.state import State, StateError, new_id, now_iso
+from runner.visible import make_link, remove_link
 from runner.workers import JobConfig, Result, Task, WorkerPool
+
+try:  # Pachyderm's ValidateFilename rules, from the branch that hardens put file
+    from runner.paths import filename_problem
+except ImportError:  # HOOK: until runner/paths.py is merged, output names are not checked
+    filename_problem = None
 
 log = logging.getLogger(__name__)
 Outputs = dict[str, tuple[str, int]]
@@ -62,6 +78,7 @@ class JobOutcome:
     processed: int = 0
     skipped: int = 0
     failed: int = 0
+    recovered: int = 0
     total: int = 0
     seconds: float = 0.0
     reason: str = ""
@@ -71,9 +88,11 @@ class JobOutcome:
         rate = self.processed / self.seconds if self.seconds > 0 else 0.0
         shown_rate = f"{rate:.0f}" if rate >= 10 else f"{rate:.2f}"
         status = "ok" if self.ok else "FAILED"
+        recovered = f", {self.recovered} recovered" if self.recovered else ""
         return (
             f"{self.pipeline}: job {self.job_id} {status}: {self.total} datums, {self.processed} processed, "
-            f"{self.skipped} skipped, {self.failed} failed in {self.seconds:.2f}s ({shown_rate} datums/s)"
+            f"{self.skipped} skipped, {self.failed} failed{recovered} in {self.seconds:.2f}s "
+            f"({shown_rate} datums/s)"
         )
 
 
@@ -158,10 +177,14 @@ class _JobRun:
     progress: Progress
     outputs: dict[str, Outputs] = field(default_factory=dict)
     failures: dict[str, Result] = field(default_factory=dict)
+    recovered: set[str] = field(default_factory=set)
     tries: dict[str, int] = field(default_factory=dict)
     processed: int = 0
     last_flush: float = 0.0
     last_saved: float = 0.0
+    #: the folders datums are staged in (the visible link and its target): their paths in logs are
+    #: shown as repo paths (``raw@<commit>:/stocks/A.csv``), the same in every run
+    staging_roots: tuple[str, ...] = ()
 
     def tick(self) -> None:
         """Called often by the pool: flush the datum cache (at most 5 times a second), show progress,
@@ -177,8 +200,24 @@ class _JobRun:
             self.state.save_job(self.job)
         self.progress.tick()
 
+    def repo_paths(self, datum: Datum, log: str) -> str:
+        """``log`` with each staged input path (``<staging>/worker-N/pfs/<input>/...``) written as the
+        repo path it stands for (``<repo>@<commit>:/...``), and ``.../pfs/out`` as ``/pfs/out``."""
+        if not self.staging_roots or not log:
+            return log
+        roots = "|".join(re.escape(r) for r in self.staging_roots)
+        where = {i.name: f"{i.repo}@{i.commit}:/" for i in datum.inputs}
+        pattern = re.compile(rf"(?:{roots})/[^/\s]+/pfs/([^/\s]+)/?")
+
+        def shown(match: re.Match[str]) -> str:
+            name = match.group(1)
+            return "/pfs/out/" if name == "out" else where.get(name, match.group(0))
+
+        return pattern.sub(shown, log)
+
     def on_result(self, result: Result) -> Task | None:
         datum = self.datums[result.datum_id]
+        result = dataclasses.replace(result, log=self.repo_paths(datum, result.log))
         for line in result.log.splitlines():
             self.log_fh.write(f"{datum.id} {line}\n")
         if result.ok:
@@ -190,8 +229,13 @@ class _JobRun:
         self.log_fh.write(f"{datum.id} runner: try {result.attempt} of {self.spec.datum_tries} failed\n")
         if result.attempt < self.spec.datum_tries:
             return Task(datum.id, result.attempt + 1, task_inputs(self.state, datum))
-        self.failures[datum.id] = result
         self.progress.done += 1
+        if result.recovered:  # errCmd succeeded after the last try (datum.go handleFailed)
+            self.log_fh.write(f"{datum.id} runner: recovered by errCmd (no output)\n")
+            self.recovered.add(datum.id)
+            self.outputs[datum.id] = {}
+            return None
+        self.failures[datum.id] = result
         return None
 
 
@@ -207,8 +251,17 @@ def task_inputs(state: State, datum: Datum) -> list[tuple[str, list[tuple[str, s
     ]
 
 
-def job_config(state: State, spec: Spec, job_id: str, cwd: str, work_root: Path | None = None) -> JobConfig:
+def job_config(
+    state: State,
+    spec: Spec,
+    job_id: str,
+    cwd: str,
+    work_root: Path | None = None,
+    output_commit: str = "",
+    visible_root: str = "",
+) -> JobConfig:
     """What every datum of a job of ``spec`` shares (``run`` and ``debug datum`` both use it)."""
+    options = LocalOptions.of(spec)
     return JobConfig(
         job_id=job_id,
         pipeline=spec.name,
@@ -221,6 +274,13 @@ def job_config(state: State, spec: Spec, job_id: str, cwd: str, work_root: Path 
         store_root=str(state.objects.root),
         work_root=str(work_root or state.work_dir / job_id),
         lock_fds=state.lock_fds,
+        visible_root=visible_root,
+        project=options.project,
+        output_commit=output_commit,
+        err_cmd=options.err_cmd,
+        err_stdin=options.err_stdin,
+        working_dir=options.working_dir,
+        empty_files=options.empty_files,
     )
 
 
@@ -237,23 +297,54 @@ def input_heads(state: State, spec: Spec) -> dict[str, str] | None:
     return heads
 
 
-def needs_job(state: State, record: PipelineRecord, heads: dict[str, str]) -> bool:
-    head = state.head(record.name)
+def _made_from(state: State, record: PipelineRecord) -> tuple[dict[str, str], str | None] | None:
+    """(repo → input commit, spec hash) the pipeline's output head was made from; None if no head."""
+    head = state.head(record.name, LocalOptions.of(record.spec).output_branch)
     if head is None:
-        return True
+        return None
     commit = state.commit(record.name, head)
-    made_from = {p["repo"]: p["commit"] for p in commit.provenance}
-    lost = state.lost_paths(record.name, head)  # fsck --repair found no copy: remake them
-    return made_from != heads or commit.spec_hash != record.effective_hash or bool(lost)
+    return {p["repo"]: p["commit"] for p in commit.provenance}, commit.spec_hash
 
 
-def _collisions(
+def needs_job(state: State, record: PipelineRecord, heads: dict[str, str]) -> bool:
+    made = _made_from(state, record)
+    if made is None or made != (heads, record.effective_hash):
+        return True
+    head = state.head(record.name, LocalOptions.of(record.spec).output_branch)
+    return bool(head and state.lost_paths(record.name, head))  # fsck --repair found no copy: remake them
+
+
+def output_commit_id(state: State, record: PipelineRecord, heads: dict[str, str]) -> str:
+    """The id of the commit a job over ``heads`` will write: that of the newest input commit the
+    output head was not made from (its commit set: src/server/pfs/server, global ids), or a new id
+    when no input moved (the pipeline was updated) or the output repo holds that id already."""
+    made = _made_from(state, record)
+    before = made[0] if made else {}
+    moved = [(repo, commit) for repo, commit in heads.items() if before.get(repo) != commit]
+    if moved:
+        _repo, newest = max(moved, key=lambda rc: state.commit(rc[0], rc[1]).created)
+        if not state.has_commit(record.name, newest):
+            return newest
+    return new_id()
+
+
+def merge_outputs(
     datums: list[Datum], outputs: dict[str, Outputs]
 ) -> tuple[dict[str, tuple[str, int]], str | None]:
+    """The output commit's files from every datum's outputs, or the reason the job fails: a path two
+    datums wrote, a file one datum wrote where another wrote a folder (src/internal/storage/fileset/
+    validator.go ``CheckIndex``), or a name Pachyderm refuses (datum.go ``uploadOutput``:
+    ``ValidateFilename``). Each names the datums and their inputs."""
     merged: dict[str, tuple[str, int]] = {}
     owner: dict[str, Datum] = {}
     for datum in datums:
         for path, blob in outputs[datum.id].items():
+            problem = filename_problem(path) if filename_problem is not None else None
+            if problem:
+                return merged, (
+                    f"datum {datum.id} ({datum.describe()}) wrote {path!r}, a file name Pachyderm "
+                    f"refuses: {problem}"
+                )
             if path in owner:
                 first = owner[path]
                 return merged, (
@@ -262,6 +353,20 @@ def _collisions(
                 )
             owner[path] = datum
             merged[path] = (blob[0], blob[1])
+    folders: dict[str, str] = {}  # folder → a file below it
+    for path in merged:
+        parent = path.rpartition("/")[0]
+        while parent and parent not in folders:
+            folders[parent] = path
+            parent = parent.rpartition("/")[0]
+    for path in merged:
+        if path in folders:
+            below = folders[path]
+            first, other = owner[path], owner[below]
+            return merged, (
+                f"file / directory path collision: datum {first.id} ({first.describe()}) wrote the "
+                f"file {path} and datum {other.id} ({other.describe()}) wrote {below} below it"
+            )
     return merged, None
 
 
@@ -276,6 +381,7 @@ def run_job(
     """Run one job of the pipeline ``record`` over the input ``heads``; commit its output on success.
     Its datums run where ``executor`` puts them (default: this machine's Python, ``LocalExecutor``)."""
     spec = record.spec
+    options = LocalOptions.of(spec)
     started = time.perf_counter()
     job_id = new_id()
     executor = executor or LocalExecutor()
@@ -284,8 +390,10 @@ def run_job(
     except ExecutorUnavailable as exc:
         raise JobFailed(str(exc)) from None
     shash = record.effective_hash
+    commit_id = output_commit_id(state, record, heads)
     manifests = {repo: state.files(repo, commit) for repo, commit in heads.items()}
-    datums = compute_datums(input_tree(spec), heads, manifests, shash) if spec.input else []
+    # The datum hash covers the inputs and the pipeline's salt, not the spec (HashDatum).
+    datums = compute_datums(input_tree(spec), heads, manifests, record.salt) if spec.input else []
     branches = (
         {s.repo: getattr(s, "branch", "master") for s in input_tree(spec).sources()} if spec.input else {}
     )
@@ -325,10 +433,20 @@ def run_job(
         book = _JobRun(state, spec, job, {d.id: d for d in datums}, cache_fh, log_fh, progress)
         book.outputs.update(skipped)
         if to_run:
-            pool = WorkerPool(workers, job_config(state, spec, job_id, cwd), start_runner)
+            work_root = state.work_dir / job_id
+            work_root.mkdir(parents=True, exist_ok=True)
+            visible = make_link(work_root, job_id)
+            book.staging_roots = (visible, str(work_root))
+            pool = WorkerPool(
+                workers,
+                job_config(state, spec, job_id, cwd, output_commit=commit_id, visible_root=visible),
+                start_runner,
+            )
             try:
                 pool.run(
-                    deque(Task(d.id, 1, task_inputs(state, d)) for d in to_run), book.on_result, book.tick
+                    deque(Task(d.id, 1, task_inputs(state, d)) for d in to_run),
+                    book.on_result,
+                    book.tick,
                 )
             except BaseException:
                 pool.close(kill=True)
@@ -336,39 +454,50 @@ def run_job(
                 progress.close()
                 job.state, job.finished, job.reason = JobState.KILLED, now_iso(), "interrupted"
                 state.save_job(job)
-                shutil.rmtree(state.work_dir / job_id, ignore_errors=True)
+                remove_link(visible)
+                shutil.rmtree(work_root, ignore_errors=True)
                 raise
             pool.close()
             executor.finish(job_id)
-            shutil.rmtree(state.work_dir / job_id, ignore_errors=True)
+            remove_link(visible)
+            shutil.rmtree(work_root, ignore_errors=True)
         progress.close()
     outcome.processed, outcome.failed = book.processed, len(book.failures)
+    outcome.recovered = len(book.recovered)
     _write_datum_list(state, job_id, datums, skipped, book)
     if book.failures:
         outcome.reason = _failure_reason(state, job_id, spec, book)
     else:
-        merged, collision = _collisions(datums, book.outputs)
+        merged, collision = merge_outputs(datums, book.outputs)
         if collision:
             outcome.reason = f"{spec.name}: job {job_id} failed: {collision}"
         else:
-            commit = state.make_commit(
-                spec.name,
-                "master",
-                merged,
-                provenance=[{"repo": r, "commit": c, "branch": branches[r]} for r, c in heads.items()],
-                spec_hash=shash,
-                job=job_id,
-            )
-            outcome.ok, outcome.output_commit = True, commit.id
-            if not every_job:
-                rewrite_cache(cache_path, [CacheEntry(d.hash, d.id, book.outputs[d.id]) for d in datums])
+            try:
+                commit = state.make_commit(
+                    spec.name,
+                    options.output_branch,
+                    merged,
+                    provenance=[{"repo": r, "commit": c, "branch": branches[r]} for r, c in heads.items()],
+                    spec_hash=shash,
+                    job=job_id,
+                    commit_id=commit_id,
+                )
+            except (OSError, StateError) as exc:  # recorded as the job's failure, never left running
+                outcome.reason = f"{spec.name}: job {job_id} failed: cannot write the output commit: {exc}"
+            else:
+                outcome.ok, outcome.output_commit = True, commit.id
+                if not every_job:  # the cache holds the datums of the last successful job
+                    cached = [d for d in datums if d.id not in book.recovered]
+                    rewrite_cache(cache_path, [CacheEntry(d.hash, d.id, book.outputs[d.id]) for d in cached])
     outcome.seconds = time.perf_counter() - started
     job.state = JobState.SUCCESS if outcome.ok else JobState.FAILURE
     job.finished = now_iso()
     job.output_commit = outcome.output_commit
     job.reason = outcome.reason
     job.seconds = round(outcome.seconds, 3)
-    job.datums = DatumCounts(outcome.total, outcome.processed, outcome.skipped, outcome.failed)
+    job.datums = DatumCounts(
+        outcome.total, outcome.processed, outcome.skipped, outcome.failed, outcome.recovered
+    )
     state.save_job(job)
     with open(job_dir / "job.log", "a", encoding="utf-8") as log_fh:
         log_fh.write(outcome.summary() + "\n")
@@ -384,6 +513,8 @@ def _write_datum_list(
             status = DatumState.SKIPPED
         elif d.id in book.failures:
             status = DatumState.FAILED
+        elif d.id in book.recovered:
+            status = DatumState.RECOVERED
         elif d.id in book.outputs:
             status = DatumState.SUCCESS
         else:

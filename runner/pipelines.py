@@ -3,13 +3,15 @@
 A pipeline owns its output repo (named as the pipeline): only its jobs commit to it, and it can
 take over an empty repo of that name made before it (a pipeline read by another one created
 first). A repo or pipeline that other pipelines read is not deleted without ``--force`` (repo)
-or deleting the readers first (pipeline). ``update --reprocess`` gives the pipeline a new
-reprocess salt, so its spec hash changes and every datum reruns.
+or deleting the readers first (pipeline). A pipeline's salt (what a datum's hash covers with its
+input files) is set when it is created and kept by updates, as pachd does: a changed ``cmd``,
+``image`` or even ``salt`` field reruns nothing; ``update --reprocess`` draws a new salt, so every
+datum reruns (src/server/pps/server/api_server.go ``initializePipelineInfo``).
 """
 
 from __future__ import annotations
 
-import os
+import uuid
 from pathlib import Path
 
 from runner.cron_ticks import ensure_cron_repos
@@ -42,7 +44,8 @@ def save_pipelines(state: State, specs: list[Spec], replace: bool, reprocess: bo
             spec=spec,
             created=(old.created if old else "") or now_iso(),
             updated=now_iso(),
-            reprocess_salt=os.urandom(8).hex() if reprocess else (old.reprocess_salt if old else ""),
+            salt=pipeline_salt(spec, old, reprocess),
+            version=old.version + 1 if old else 1,
         )
         state.save_pipeline(record)
         notes.append(f"{spec.name}: {'updated' if old else 'created'} ({spec.path})")
@@ -55,6 +58,15 @@ def _readable_pipeline(state: State, name: str) -> PipelineRecord | None:
         return state.pipeline(name)
     except DamagedState:
         return None
+
+
+def pipeline_salt(spec: Spec, old: PipelineRecord | None, reprocess: bool) -> str:
+    """pachd's rule: the spec's ``salt`` or a random one at creation; an update keeps the old salt
+    (whatever the spec says) unless it reprocesses, which draws a random one."""
+    if old is not None and old.salt and not reprocess:
+        return old.salt
+    given = "" if reprocess else str(spec.raw.get("salt") or "")
+    return given or uuid.uuid4().hex
 
 
 def _take_output_repo(state: State, name: str) -> None:

@@ -7,6 +7,7 @@ before these classes existed keeps working. ``State`` (state.py) reads and write
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -29,6 +30,8 @@ class DatumState(StrEnum):
 
     SUCCESS = "success"
     SKIPPED = "skipped"
+    #: ``cmd`` failed on every try and ``errCmd`` succeeded: no output, the job is not failed by it
+    RECOVERED = "recovered"
     FAILED = "failed"
     NOT_RUN = "not run"
 
@@ -64,13 +67,20 @@ class RepoRecord:
 
 @dataclass(frozen=True)
 class PipelineRecord:
-    """``.pipelines/<name>.json``: the pipeline's current spec and its reprocess salt."""
+    """``.pipelines/<name>.json``: the pipeline's current spec, its datum salt and version.
+
+    ``salt`` is Pachyderm's pipeline salt (``PipelineInfo.Details.Salt``): with the input files it
+    is all a datum's hash covers (src/server/worker/common/common.go ``HashDatum``). It is the
+    spec's ``salt`` or a random one when the pipeline is created, and kept by every update unless
+    ``--reprocess`` draws a new one (src/server/pps/server/api_server.go ``initializePipelineInfo``).
+    """
 
     spec: Spec
     created: str
     updated: str
-    #: Set by ``update pipeline --reprocess``: changes the job's spec hash, so every datum reruns.
-    reprocess_salt: str = ""
+    salt: str = ""
+    #: 1 when created, +1 for every update that changes the spec or reprocesses.
+    version: int = 1
 
     @property
     def name(self) -> str:
@@ -86,17 +96,23 @@ class PipelineRecord:
 
     @property
     def effective_hash(self) -> str:
-        """The spec's hash with the reprocess salt: what a job and its output commit record."""
-        salt = self.reprocess_salt
-        return self.spec.spec_hash if not salt else f"{self.spec.spec_hash[:16]}{salt[:16]}"
+        """What an output commit records as its ``spec_hash``: the spec's hash and the salt. A head
+        made from another spec or salt gets a new job (its datums are skipped unless the salt moved)."""
+        if not self.salt:
+            return self.spec.spec_hash
+        return hashlib.sha256(f"{self.spec.spec_hash}\0{self.salt}".encode()).hexdigest()[:32]
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> PipelineRecord:
+        spec = parse_spec(doc["spec"], doc["path"])
+        # A record of an older runner has no salt: its reprocess salt, or the spec's, stands in.
+        salt = doc.get("salt") or doc.get("reprocess_salt") or str(spec.raw.get("salt") or "")
         return cls(
-            spec=parse_spec(doc["spec"], doc["path"]),
+            spec=spec,
             created=doc.get("created", ""),
             updated=doc.get("updated", ""),
-            reprocess_salt=doc.get("reprocess_salt", ""),
+            salt=salt,
+            version=int(doc.get("version", 1)),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -107,7 +123,8 @@ class PipelineRecord:
             "spec_hash": self.spec_hash,
             "created": self.created,
             "updated": self.updated,
-            "reprocess_salt": self.reprocess_salt,
+            "salt": self.salt,
+            "version": self.version,
         }
 
 
@@ -128,6 +145,8 @@ class DatumCounts:
     processed: int = 0
     skipped: int = 0
     failed: int = 0
+    #: datums whose ``cmd`` failed and whose ``errCmd`` succeeded (Pachyderm's ``DataRecovered``)
+    recovered: int = 0
 
     def to_json(self) -> dict[str, int]:
         return {
@@ -135,6 +154,7 @@ class DatumCounts:
             "processed": self.processed,
             "skipped": self.skipped,
             "failed": self.failed,
+            "recovered": self.recovered,
         }
 
 
@@ -185,7 +205,7 @@ class JobRecord:
             inputs=[InputCommit(i["repo"], i["commit"]) for i in doc.get("inputs", [])],
             output_commit=doc.get("output_commit"),
             datums=DatumCounts(
-                **{k: int(counts.get(k, 0)) for k in ("total", "processed", "skipped", "failed")}
+                **{k: int(counts.get(k, 0)) for k in ("total", "processed", "skipped", "failed", "recovered")}
             ),
             reason=doc.get("reason", ""),
             seconds=doc.get("seconds"),

@@ -10,7 +10,8 @@ Layout under ``$PFS_STATE`` (default ``.pfs``)::
                                    datums.json (every datum's state); logs/<datum>.log (failures)
     .work/<job id>/<datum id>/pfs  staging roots of running datums (removed after the job)
     <repo>/repo.json               the repo record
-    <repo>/commits/<id>.json       commit record (parents, provenance, spec hash, job)
+    <repo>/commits/<id>.json       commit record (parents, provenance, spec hash, job); the
+                                   commits a put causes downstream share its id (a commit set)
     <repo>/commits/<id>.files.json the commit's manifest: path -> [hash, size]
     <repo>/trees/<id>/             the commit's files, hard links into .objects
     <repo>/<branch> -> trees/<id>  the branch head: a symlink swapped atomically
@@ -48,6 +49,7 @@ from runner.records import (
     RepoRecord,
 )
 from runner.spec import NAME_RE
+from runner.visible import remove_links_into
 
 RESERVED_BRANCH_NAMES = {"commits", "trees", "repo.json"}
 FSCK_HINT = "run: python -m runner fsck --repair"
@@ -189,6 +191,7 @@ class State:
             notes.append(f"removed {orphans} object(s) of an interrupted put file")
         if self.work_dir.exists():
             shutil.rmtree(self.work_dir, ignore_errors=True)
+        remove_links_into(self.work_dir)
         for job in self.list_jobs():
             if job.state is JobState.RUNNING:
                 job.state = JobState.KILLED
@@ -292,6 +295,69 @@ class State:
     def manifest_file(self, repo: str, commit_id: str) -> Path:
         return self.repo_dir(repo) / "commits" / f"{commit_id}.files.json"
 
+    def has_commit(self, repo: str, commit_id: str) -> bool:
+        return (self.repo_dir(repo) / "commits" / f"{commit_id}.json").is_file()
+
+    def full_provenance(self, repo: str, commit_id: str) -> list[dict[str, str]]:
+        """Every commit ``repo@commit_id`` was made from, directly or through other pipelines'
+        outputs, nearest first: ``{repo, commit, branch}`` each once (pachctl's ``inspect commit``
+        shows the commit's whole provenance; src/server/pfs/server/server_commit_set.go)."""
+        seen: set[tuple[str, str]] = set()
+        out: list[dict[str, str]] = []
+        pending = list(self.commit(repo, commit_id).provenance)
+        while pending:
+            ref = pending.pop(0)
+            key = (ref["repo"], ref["commit"])
+            if key in seen:
+                continue
+            seen.add(key)
+            out.append({"repo": ref["repo"], "commit": ref["commit"], "branch": ref.get("branch", "master")})
+            if self.has_repo(ref["repo"]) and self.has_commit(ref["repo"], ref["commit"]):
+                pending.extend(self.commit(ref["repo"], ref["commit"]).provenance)
+        return out
+
+    def commit_set(self, ref: str) -> list[Commit]:
+        """``list commit <id>``: every repo's commit with that id (or unique id prefix), and the
+        commits they were made from in earlier sets, provenance before the commits made from it
+        (src/server/pfs/server/server_commit_set.go ``inspectCommitSetImmediateTx``, ``TopologicalSort``)."""
+        ids = {
+            p.name[: -len(".json")]
+            for repo in self.list_repos()
+            for p in (self.repo_dir(repo) / "commits").glob(f"{ref}*.json")
+            if not p.name.endswith(".files.json")
+        }
+        if not ids:
+            raise StateError(
+                f"repo {ref!r} not found in {self.root}, and no commit has this id; "
+                f"{known('repos', self.list_repos())}"
+            )
+        if len(ids) > 1:
+            raise StateError(f"commit set {ref!r}: ambiguous commit prefix ({len(ids)} ids)")
+        (set_id,) = ids
+        members = [self.commit(repo, set_id) for repo in self.list_repos() if self.has_commit(repo, set_id)]
+        by_key = {(c.repo, c.id): c for c in members}
+        for c in members:
+            for p in self.full_provenance(c.repo, c.id):
+                key = (p["repo"], p["commit"])
+                if key not in by_key and self.has_repo(p["repo"]) and self.has_commit(*key):
+                    by_key[key] = self.commit(*key)
+        ordered: list[Commit] = []
+        done: set[tuple[str, str]] = set()
+
+        def visit(c: Commit) -> None:
+            if (c.repo, c.id) in done:
+                return
+            done.add((c.repo, c.id))
+            for p in c.provenance:
+                parent = by_key.get((p["repo"], p["commit"]))
+                if parent is not None:
+                    visit(parent)
+            ordered.append(c)
+
+        for c in sorted(by_key.values(), key=lambda c: (c.created, c.repo)):
+            visit(c)
+        return ordered
+
     def manifest(self, repo: str, commit_id: str | None) -> Manifest:
         """path -> (hash, size) of a commit (what was committed; ``files`` also checks the bytes)."""
         if commit_id is None:
@@ -379,14 +445,18 @@ class State:
         spec_hash: str | None = None,
         job: str | None = None,
         description: str = "",
+        commit_id: str | None = None,
     ) -> Commit:
-        """Finish a commit with ``manifest`` and move ``repo@branch`` to it, atomically."""
+        """Finish a commit with ``manifest`` and move ``repo@branch`` to it, atomically. ``commit_id``
+        is the id of the commit set it belongs to (a new one if not given)."""
         self.require_repo(repo)
         if branch in RESERVED_BRANCH_NAMES or "/" in branch or not branch:
             raise StateError(f"invalid branch name {branch!r}")
+        if commit_id is not None and self.has_commit(repo, commit_id):
+            raise StateError(f"{repo}@{commit_id}: the commit exists already")
         parent = self.head(repo, branch)
         commit = Commit(
-            id=new_id(),
+            id=commit_id or new_id(),
             repo=repo,
             branch=branch,
             parents=[parent] if parent else [],

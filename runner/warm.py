@@ -185,9 +185,13 @@ class WarmRunner:
         log: DatumLog,
         timeout: float | None,
         accept_return_codes: tuple[int, ...] = (),
+        workdir: str | None = None,
     ) -> bool:
         """Run ``python -m module args`` with fds 1/2 on ``log``; True on success (exit status 0, or
-        one of ``accept_return_codes``, the spec's ``acceptReturnCode``, as for a subprocess)."""
+        one of ``accept_return_codes``, the spec's ``acceptReturnCode``, as for a subprocess).
+
+        The module is found from ``cwd`` (the runner's folder, on ``sys.path``); the code runs in
+        ``workdir`` (``transform.workingDir``) if given, else in ``cwd``; ``cwd`` is restored after."""
         saved_argv = sys.argv[:]
         saved_streams = (sys.stdout, sys.stderr)
         sys.stdout.flush()
@@ -199,7 +203,7 @@ class WarmRunner:
         try:
             self.environment.enter(overrides)
             sys.argv = [module, *args]
-            os.chdir(cwd)
+            os.chdir(workdir or cwd)
             if cwd not in sys.path:
                 sys.path.insert(0, cwd)
             if timeout:

@@ -7,7 +7,16 @@ module's imports (pandas, pyarrow...) are paid once per worker, not once per dat
 any other command runs as a subprocess. For each datum the worker stages the input files
 (hard links into the object store) under ``<datum root>/pfs/<input name>/<path>``, maps the
 spec's ``/pfs`` to ``<datum root>/pfs`` in cmd, stdin and env, redirects fds 1 and 2 to the
-datum's log, runs the code, and moves the files of ``/pfs/out`` into the object store.
+datum's log, runs the code (and ``errCmd`` if it fails), and moves the files of ``/pfs/out``
+into the object store.
+
+As Pachyderm's worker does (src/server/worker/datum/datum.go ``withData``), every datum sees only
+its own inputs and an empty ``/pfs/out``: the staging folders are reused from datum to datum
+(creating them was the per-datum cost), but whatever a datum left, files or folders, in
+``/pfs/out`` or beside its inputs, is removed before the next one. The ``<datum root>`` a datum
+sees is a path with no hidden component (``/tmp/stockpipe-pfs-<uid>/<job>/worker-<pid>``, a
+symlink to the staging folder in the state folder, on the object store's filesystem):
+``find /pfs -not -path "*/.*"`` finds the datum's files, as on a cluster.
 
 No stage process outlives the runner: a job's processes form one process group whose leader,
 a small guard process (``GroupGuard``), kills the whole group when the runner's end of its
@@ -32,7 +41,7 @@ import subprocess
 import sys
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
@@ -40,6 +49,7 @@ from typing import Any, Protocol
 
 from runner.datum_log import DatumLog
 from runner.objects import ObjectStore, link_or_copy
+from runner.visible import make_link, remove_link
 from runner.warm import PYTHON_RE, WarmRunner, streams_on_fds, warm_module
 
 PFS_RE = re.compile(r"(?<![\w./-])/pfs(?=/|$|[^\w.-])")
@@ -62,6 +72,18 @@ class JobConfig:
     #: descriptors of the state lock: workers inherit them, subprocess datums get them, so the lock
     #: stays held until the last stage process of the job has exited
     lock_fds: tuple[int, ...] = ()
+    #: the path datums see for ``work_root`` (a symlink to it with no hidden component); "" = work_root
+    visible_root: str = ""
+    project: str = "default"
+    #: the id of the commit the job writes (PACH_OUTPUT_COMMIT_ID)
+    output_commit: str = ""
+    #: ``transform.errCmd``/``errStdin``: run when ``cmd`` fails; success makes the datum recovered
+    err_cmd: tuple[str, ...] = ()
+    err_stdin: tuple[str, ...] = ()
+    #: ``transform.workingDir`` (``/pfs`` mapped like cmd); "" = ``cwd``
+    working_dir: str = ""
+    #: names of the inputs whose files are staged empty (``emptyFiles``)
+    empty_files: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -82,6 +104,8 @@ class Result:
     seconds: float
     log: str
     outputs: dict[str, tuple[str, int]] = field(default_factory=dict)
+    #: ``cmd`` failed and ``errCmd`` succeeded (``ok`` is False: the datum has no output)
+    recovered: bool = False
 
 
 def map_pfs(text: str, pfs_root: str) -> str:
@@ -90,115 +114,191 @@ def map_pfs(text: str, pfs_root: str) -> str:
 
 
 def datum_overrides(config: JobConfig, task: Task, pfs_root: str) -> dict[str, str]:
-    """The variables a datum sets on top of the runner's environment (the spec's env, PACH_*, inputs)."""
-    env = {k: map_pfs(v, pfs_root) for k, v in config.env.items()}
-    env.update(
-        PACH_JOB_ID=config.job_id,
-        PACH_DATUM_ID=task.datum_id,
-        PPS_PIPELINE_NAME=config.pipeline,
-        PACH_PIPELINE_NAME=config.pipeline,
-    )
+    """The variables a datum sets on top of the runner's environment, named as Pachyderm names them:
+    the worker pod's ``PPS_PROJECT_NAME``, ``PPS_PIPELINE_NAME`` (src/server/pps/server/worker_rc.go),
+    the spec's ``transform.env``, then per datum (src/server/worker/driver/driver.go ``UserCodeEnv``)
+    ``<input>`` (its matched path under /pfs) and ``<input>_COMMIT`` for each input,
+    ``PACH_DATUM_ID`` (when there are inputs), ``PACH_JOB_ID`` and ``PACH_OUTPUT_COMMIT_ID``."""
+    env = {"PPS_PROJECT_NAME": config.project, "PPS_PIPELINE_NAME": config.pipeline}
+    env.update((k, map_pfs(v, pfs_root)) for k, v in config.env.items())
     for name, _files, matched, commit in task.inputs:
         env[name] = f"{pfs_root}/{name}{matched if matched != '/' else ''}"
         env[f"{name}_COMMIT"] = commit
+    if task.inputs:
+        env["PACH_DATUM_ID"] = task.datum_id
+    env["PACH_JOB_ID"] = config.job_id
+    if config.output_commit:
+        env["PACH_OUTPUT_COMMIT_ID"] = config.output_commit
     return env
 
 
-def datum_env(config: JobConfig, task: Task, pfs_root: str) -> dict[str, str]:
-    """The whole environment of a datum run as a subprocess."""
-    return {**os.environ, **datum_overrides(config, task, pfs_root)}
-
-
-def _input_files(task: Task, pfs_root: str) -> tuple[set[str], list[tuple[str, str]]]:
-    """The folders and (object, destination) links that stage ``task`` under ``pfs_root``."""
+def _input_files(
+    task: Task, pfs_root: str, empty_files: frozenset[str] = frozenset()
+) -> tuple[set[str], list[tuple[str, str, bool]]]:
+    """The folders and (object, destination, staged empty) links that stage ``task`` under ``pfs_root``."""
     dirs: set[str] = set()
     links = []
     for name, files, _matched, _commit in task.inputs:
         base = f"{pfs_root}/{name}"
         dirs.add(base)
+        empty = name in empty_files
         for path, obj in files:
             dst = base + path
             parent = dst.rpartition("/")[0]
             while parent not in dirs and len(parent) > len(base):
                 dirs.add(parent)
                 parent = parent.rpartition("/")[0]
-            links.append((obj, dst))
+            links.append((obj, dst, empty))
     return dirs, links
+
+
+def _link(obj: str, dst: str, empty: bool) -> None:
+    """Stage one input file: a hard link to its object, or an empty file of that name (``emptyFiles``:
+    the worker downloads with pfssync.WithEmpty, src/server/worker/datum/datum.go ``downloadData``)."""
+    if empty:
+        os.close(os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444))
+    else:
+        link_or_copy(obj, dst)
 
 
 class Stager:
     """A datum staging root reused from datum to datum (creating and removing folders is slow).
 
     ``stage`` links the datum's files in place and creates only the folders the previous datum
-    did not have (removing those it had and this one lacks); ``clear`` unlinks the staged files
-    and whatever was left in ``pfs/out``. Empty folders may stay in ``pfs/out``.
+    did not have (removing those it had and this one lacks); ``collect`` moves the files of
+    ``pfs/out`` into the store and removes its folders; ``clear`` removes every file below
+    ``pfs`` and every folder that is not an input folder of the datum, so the next datum finds
+    an empty ``pfs/out`` and nothing but its own inputs, as in a fresh folder. ``pfs`` is the
+    real folder; datums see it as ``visible_pfs`` (a path with no hidden component).
     """
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.pfs = root / "pfs"
+    def __init__(self, root: Path, visible_root: str = "", empty_files: frozenset[str] = frozenset()) -> None:
+        self.root = Path(os.path.realpath(root))  # real paths: an output symlink's target is matched
+        self.pfs = self.root / "pfs"
         self.out = self.pfs / "out"
         self.out.mkdir(parents=True, exist_ok=True)
-        self.log = DatumLog(root / "datum.log")
+        self.visible_pfs = f"{visible_root}/pfs" if visible_root else str(self.pfs)
+        self.log = DatumLog(self.root / "datum.log")
+        self.empty_files = empty_files
         self.dirs: set[str] = set()
-        self.staged: list[str] = []
+        #: staged input file → its object (what an output symlink to it stands for)
+        self.sources: dict[str, str] = {}
+        #: ``pfs`` and the input folders, their mtime set to 0 once staged
+        self.watched: list[str] = []
 
     def stage(self, task: Task) -> None:
-        dirs, links = _input_files(task, str(self.pfs))
+        dirs, links = _input_files(task, str(self.pfs), self.empty_files)
         self.out.mkdir(exist_ok=True)  # in case the previous datum's code removed it
         for stale in sorted(self.dirs - dirs, key=len, reverse=True):
             shutil.rmtree(stale, ignore_errors=True)
         for new in sorted(dirs - self.dirs, key=len):
             os.makedirs(new, exist_ok=True)
         self.dirs = dirs
-        for obj, dst in links:
+        self.sources = {}
+        for obj, dst, empty in links:
             try:
-                link_or_copy(obj, dst)
+                _link(obj, dst, empty)
             except FileExistsError:  # a union/cross naming the same file twice
                 continue
-            self.staged.append(dst)
+            self.sources[dst] = obj
+        # Mark the folders: a datum that adds or removes anything in one changes its mtime (POSIX),
+        # which ``clear`` sees with one stat per folder instead of listing it.
+        self.watched = [str(self.pfs), *dirs]
+        for folder in self.watched:
+            os.utime(folder, ns=(0, 0))
 
-    def clear(self, out_emptied: bool = False) -> None:
-        """Unlink the staged inputs, and any files left in ``pfs/out`` (none if ``out_emptied``)."""
-        for path in self.staged:
-            with contextlib.suppress(FileNotFoundError):
+    def collect(self, store: ObjectStore) -> dict[str, tuple[str, int]]:
+        """Move every file under ``pfs/out`` into the store and remove its sub-folders; returns
+        ``{"/path": (digest, size)}``."""
+        root = str(self.out)
+        outputs = {}
+        folders = []
+        pending = [root]
+        while pending:
+            with os.scandir(pending.pop()) as entries:
+                for entry in entries:
+                    if entry.is_dir(follow_symlinks=False):
+                        pending.append(entry.path)
+                        folders.append(entry.path)
+                    elif entry.is_symlink():
+                        outputs.update(self._symlink_outputs(entry.path, entry.path[len(root) :], store))
+                    else:
+                        outputs[entry.path[len(root) :]] = store.add_move(entry.path)
+        for folder in reversed(folders):  # deepest first: each was found after its parent
+            os.rmdir(folder)
+        return dict(sorted(outputs.items()))
+
+    def _symlink_outputs(self, link: str, path: str, store: ObjectStore) -> dict[str, tuple[str, int]]:
+        """The files a symlink in ``/pfs/out`` stands for, as the worker uploads them
+        (src/server/worker/datum/datum.go ``handleSymlinks``): a link to a staged input file is that
+        input file (its content even when staged empty: ``emptyFiles``), a link to any other file
+        that file's content, a link to a folder every file below it."""
+        target = os.path.realpath(link)
+        if os.path.isdir(target):
+            found = {}
+            for folder, _dirs, names in os.walk(target, followlinks=True):
+                for name in names:
+                    full = os.path.join(folder, name)
+                    found[path + full[len(target) :]] = self._file_blob(full, store)
+            os.unlink(link)
+            return found
+        blob = self._file_blob(target, store)
+        os.unlink(link)
+        return {path: blob}
+
+    def _file_blob(self, target: str, store: ObjectStore) -> tuple[str, int]:
+        source = self.sources.get(os.path.realpath(target))
+        return store.add_copy(source if source is not None else target)
+
+    def clear(self, out_collected: bool = False) -> None:
+        """Remove what the datum staged or left: every file below ``pfs``, every folder but the
+        input folders (reused by the next datum) and ``pfs/out`` (not walked if ``collect`` just
+        emptied it). When the datum changed no folder (every mtime still 0: the common case), only
+        the staged files are unlinked; otherwise one ``scandir`` per folder."""
+        if out_collected and all(os.stat(folder).st_mtime_ns == 0 for folder in self.watched):
+            for path in self.sources:
                 os.unlink(path)
-        self.staged = []
-        if out_emptied:
             return
-        for path in files_under(str(self.out)):
-            os.unlink(path)
+        out = str(self.out)
+        keep = self.dirs | {out}
+        try:
+            extra = []
+            pending = [str(self.pfs)]
+            while pending:
+                with os.scandir(pending.pop()) as entries:
+                    for entry in entries:
+                        if entry.is_dir(follow_symlinks=False):
+                            if not (out_collected and entry.path == out):
+                                pending.append(entry.path)
+                            if entry.path not in keep:
+                                extra.append(entry.path)
+                        else:
+                            os.unlink(entry.path)
+            for folder in reversed(extra):
+                os.rmdir(folder)
+        except OSError:  # the datum made something unremovable this way (a read-only folder...)
+            _force_rmtree(self.pfs)
+            self.dirs = set()
+            self.out.mkdir(parents=True, exist_ok=True)
 
 
-def stage_inputs(task: Task, pfs_root: Path) -> None:
+def _force_rmtree(path: Path) -> None:
+    """Remove ``path`` even where the datum took away write permission from a folder."""
+    for folder, _dirs, _files in os.walk(path):
+        with contextlib.suppress(OSError):
+            os.chmod(folder, 0o755)
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def stage_inputs(task: Task, pfs_root: Path, empty_files: frozenset[str] = frozenset()) -> None:
     """Stage ``task`` in a fresh folder (``debug datum``): hard links, plus an empty ``out``."""
-    dirs, links = _input_files(task, str(pfs_root))
+    dirs, links = _input_files(task, str(pfs_root), empty_files)
     for d in sorted(dirs, key=len):
         os.makedirs(d, exist_ok=True)
-    for obj, dst in links:
+    for obj, dst, empty in links:
         if not os.path.exists(dst):
-            link_or_copy(obj, dst)
+            _link(obj, dst, empty)
     (pfs_root / "out").mkdir(parents=True, exist_ok=True)
-
-
-def files_under(root: str) -> Iterator[str]:
-    """Paths of every non-folder entry under ``root``, in one ``scandir`` walk (no ``stat`` per entry;
-    see docs/runner-performance.md)."""
-    pending = [root]
-    while pending:
-        with os.scandir(pending.pop()) as entries:
-            for entry in entries:
-                if entry.is_dir(follow_symlinks=False):
-                    pending.append(entry.path)
-                else:
-                    yield entry.path
-
-
-def collect_outputs(out_dir: Path, store: ObjectStore) -> dict[str, tuple[str, int]]:
-    """Move every file under ``out_dir`` into the store; returns ``{"/path": (digest, size)}``."""
-    root = str(out_dir)
-    outputs = {path[len(root) :]: store.add_move(path) for path in files_under(root)}
-    return dict(sorted(outputs.items()))
 
 
 #: ``prctl`` option: the signal the kernel sends this process when its parent dies (linux/prctl.h).
@@ -263,11 +363,17 @@ class GroupGuard:
 
 
 def run_subprocess(
-    config: JobConfig, cmd: list[str], env: dict[str, str], pfs_root: str, log: DatumLog
+    config: JobConfig,
+    cmd: list[str],
+    stdin_lines: tuple[str, ...],
+    env: dict[str, str],
+    pfs_root: str,
+    log: DatumLog,
+    cwd: str,
 ) -> bool:
     if PYTHON_RE.match(os.path.basename(cmd[0])):
         cmd = [sys.executable, *cmd[1:]]
-    stdin = "".join(map_pfs(line, pfs_root) + "\n" for line in config.stdin) if config.stdin else None
+    stdin = "".join(map_pfs(line, pfs_root) + "\n" for line in stdin_lines) if stdin_lines else None
     try:
         proc = subprocess.run(
             cmd,
@@ -276,7 +382,7 @@ def run_subprocess(
             stdout=log.fd,
             stderr=log.fd,
             env=env,
-            cwd=config.cwd,
+            cwd=cwd,
             timeout=config.timeout,
             check=False,
             pass_fds=config.lock_fds,
@@ -296,18 +402,37 @@ def run_subprocess(
     return False
 
 
-def execute(config: JobConfig, task: Task, pfs_root: str, log: DatumLog, warm: WarmRunner) -> bool:
-    """Run one staged datum: warm for ``python3 -m module`` (no stdin), else as a subprocess;
-    success is exit status 0 or one of ``acceptReturnCode``; ``datumTimeout`` applies to both."""
-    cmd = [map_pfs(arg, pfs_root) for arg in config.cmd]
-    module = warm_module(config.cmd, config.stdin)
-    log.begin()
+def working_dir(config: JobConfig, pfs_root: str) -> str:
+    """Where a datum's code runs: ``transform.workingDir`` (``/pfs`` mapped, a relative one under the
+    runner's folder, as Pachyderm joins it to the container's root: driver.go ``RunUserCode``), else
+    the folder the runner was started in (the stand-in for the image's working directory)."""
+    if not config.working_dir:
+        return config.cwd
+    return os.path.join(config.cwd, map_pfs(config.working_dir, pfs_root))
+
+
+def execute(
+    config: JobConfig, task: Task, pfs_root: str, log: DatumLog, warm: WarmRunner, error_handler: bool = False
+) -> bool:
+    """Run one staged datum's ``cmd`` (``errCmd``/``errStdin`` if ``error_handler``): warm for
+    ``python3 -m module`` (no stdin), else as a subprocess; success is exit status 0 or one of
+    ``acceptReturnCode`` (for both, as driver.go ``RunUserCode``/``RunUserErrorHandlingCode``);
+    ``datumTimeout`` applies to both."""
+    spec_cmd, spec_stdin = (config.err_cmd, config.err_stdin) if error_handler else (config.cmd, config.stdin)
+    cmd = [map_pfs(arg, pfs_root) for arg in spec_cmd]
+    if not error_handler:
+        log.begin()
+    cwd = working_dir(config, pfs_root)
+    if not os.path.isdir(cwd):
+        log.write(f"transform.workingDir {config.working_dir}: no such folder ({cwd})\n")
+        return False
+    module = warm_module(spec_cmd, spec_stdin)
+    overrides = datum_overrides(config, task, pfs_root)
     if module is not None:
-        overrides = datum_overrides(config, task, pfs_root)
         return warm.run(
-            module, cmd[3:], overrides, config.cwd, log, config.timeout, config.accept_return_codes
+            module, cmd[3:], overrides, config.cwd, log, config.timeout, config.accept_return_codes, cwd
         )
-    return run_subprocess(config, cmd, datum_env(config, task, pfs_root), pfs_root, log)
+    return run_subprocess(config, cmd, spec_stdin, {**os.environ, **overrides}, pfs_root, log, cwd)
 
 
 class DatumRunner(Protocol):
@@ -344,22 +469,28 @@ def start_local_runner(_config: JobConfig, _stager: Stager) -> DatumRunner:
 def run_task(
     config: JobConfig, store: ObjectStore, task: Task, stager: Stager, runner: DatumRunner
 ) -> Result:
-    """Stage, run and collect one datum try."""
+    """Stage, run and collect one datum try; when ``cmd`` fails, ``errCmd`` (if any) runs in the same
+    staging and decides whether the datum is recovered (src/server/worker/datum/datum.go ``run``:
+    the recovery callback). A recovered datum's outputs are dropped (datum.go ``finish`` uploads
+    only a successful datum's ``/pfs/out``)."""
     started = time.perf_counter()
     outputs: dict[str, tuple[str, int]] = {}
-    collected = False
+    recovered = collected = False
     try:
         stager.stage(task)
-        ok = runner.execute(config, task, str(stager.pfs), stager.log)
+        ok = runner.execute(config, task, stager.visible_pfs, stager.log)
         if ok:
-            outputs = collect_outputs(stager.out, store)
+            outputs = stager.collect(store)
             collected = True
+        elif config.err_cmd:
+            stager.log.write("runner: cmd failed; running errCmd\n")
+            recovered = runner.execute(config, task, stager.visible_pfs, stager.log, error_handler=True)
         log = stager.log.tail()
     except Exception as exc:  # staging or collecting failed: report it as the datum's failure
         ok, log = False, f"runner: {type(exc).__name__}: {exc}\n"
     finally:
-        stager.clear(out_emptied=collected)
-    return Result(task.datum_id, task.attempt, ok, time.perf_counter() - started, log, outputs)
+        stager.clear(out_collected=collected)
+    return Result(task.datum_id, task.attempt, ok, time.perf_counter() - started, log, outputs, recovered)
 
 
 def _worker_setup(config: JobConfig, parent: int, guard: GroupGuard | None = None) -> None:
@@ -377,11 +508,16 @@ def _worker_setup(config: JobConfig, parent: int, guard: GroupGuard | None = Non
     sys.stdout, sys.stderr = streams_on_fds()
 
 
-def _debug_main(config: JobConfig, task: Task, root: str, parent: int) -> None:
+def _debug_main(config: JobConfig, task: Task, root: str, visible: str, parent: int) -> None:
     _worker_setup(config, parent)
     log = DatumLog(Path(root) / "datum.log")
+    warm = WarmRunner.for_this_process()
     try:
-        ok = execute(config, task, f"{root}/pfs", log, WarmRunner.for_this_process())
+        ok = execute(config, task, f"{visible}/pfs", log, warm)
+        if not ok and config.err_cmd:
+            log.write("runner: cmd failed; running errCmd\n")
+            if execute(config, task, f"{visible}/pfs", log, warm, error_handler=True):
+                log.write("runner: errCmd succeeded: run would count this datum as recovered\n")
     except Exception as exc:
         log.write(f"runner: {type(exc).__name__}: {exc}\n")
         ok = False
@@ -393,7 +529,8 @@ def run_staged_datum(config: JobConfig, task: Task, root: Path) -> tuple[bool, s
     exactly as a job's worker runs it (``execute``), without collecting or clearing anything.
     Returns (success, the datum's log, also kept in ``root/datum.log``)."""
     ctx = multiprocessing.get_context("fork")
-    proc = ctx.Process(target=_debug_main, args=(config, task, str(root), os.getpid()))
+    visible = make_link(root, f"debug-{task.datum_id}")
+    proc = ctx.Process(target=_debug_main, args=(config, task, str(root), visible, os.getpid()))
     proc.start()
     try:
         proc.join()
@@ -401,6 +538,8 @@ def run_staged_datum(config: JobConfig, task: Task, root: Path) -> tuple[bool, s
         proc.kill()
         proc.join()
         raise
+    finally:
+        remove_link(visible)
     log_path = root / "datum.log"
     log = log_path.read_text(encoding="utf-8", errors="replace") if log_path.exists() else ""
     return proc.exitcode == 0, log
@@ -411,7 +550,9 @@ def _worker_main(
 ) -> None:
     _worker_setup(config, parent, guard)
     store = ObjectStore(Path(config.store_root))
-    stager = Stager(Path(config.work_root) / f"worker-{os.getpid()}")
+    name = f"worker-{os.getpid()}"
+    visible = f"{config.visible_root}/{name}" if config.visible_root else ""
+    stager = Stager(Path(config.work_root) / name, visible, config.empty_files)
     runner = start_runner(config, stager)
     try:
         _serve_batches(conn, config, store, stager, runner, parent)

@@ -171,3 +171,17 @@ def test_the_readme_curl_example_answers_what_the_readme_says(
     assert got.text.strip() == answer, (
         f"README.md says {answer}; the bundled sample's model answers {got.text}"
     )
+
+
+def test_inspect_commit_train_shows_provenance_back_to_raw(repo_root: Path, first_run: tuple[Path, str]) -> None:
+    """The README's `inspect commit train@master` example: one call reaches the raw commit, and the
+    whole chain shares the raw commit's id (global commit ids, as in Pachyderm 2.x)."""
+    state, _ = first_run
+    train = _head(repo_root, state, "train")
+    raw = _head(repo_root, state, "raw")
+    provenance = {(p["repo"], p["commit"]) for p in train["provenance"]}
+    assert ("raw", raw["id"]) in provenance
+    assert {"features", "ingest", "raw"} <= {repo for repo, _ in provenance}
+    assert train["id"] == raw["id"]
+    readme = (repo_root / "README.md").read_text(encoding="utf-8")
+    assert "inspect commit train@master     # provenance back to the raw commit" in readme

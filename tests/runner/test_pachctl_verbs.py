@@ -204,3 +204,19 @@ def test_list_job_shows_the_progress_of_a_running_job(runner: Runner, tmp_path: 
     finally:
         assert proc.wait(timeout=60) == 0
     assert "running:" not in runner("list", "job").out
+
+
+def test_logs_and_failures_name_repo_paths_not_staging_folders(runner: Runner, tmp_path: Path) -> None:
+    """Issue 16.8: a datum's log names its files as ``repo@commit:/path`` (stable run to run), never
+    the temporary folder the datum was staged in."""
+    data = write_files(tmp_path / "data", {"a/1.txt": "one\n"})
+    cmd = ["sh", "-c", "echo reading /pfs/in/a/1.txt; ls /pfs/in/a/1.txt; exit 3"]
+    spec = write_spec(tmp_path / "specs", "bad", pfs("raw", "/*/*", "in"), cmd, datumTries=1)
+    runner("put", "file", "-r", "raw@master:/", "-f", str(data))
+    runner("create", "pipeline", "-f", str(spec))
+    failed = runner("run", expect=1)
+    raw = runner.inspect("raw@master")["id"]
+    assert f"raw@{raw}:/a/1.txt" in failed.err
+    log = runner("logs", "-p", "bad").out
+    assert f"reading raw@{raw}:/a/1.txt" in log
+    assert "stockpipe-pfs" not in log + failed.err and "/.work/" not in log + failed.err

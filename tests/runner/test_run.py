@@ -9,6 +9,7 @@ import zipfile
 from pathlib import Path
 
 from runner.jobs import Progress
+from runner.visible import links_dir
 from tests.runner.conftest import Runner
 from tests.runner.helpers import pfs, stage_cmd, write_files, write_spec
 
@@ -65,7 +66,10 @@ def test_changed_input_reruns_one_datum_and_deleted_input_removes_its_output(
     assert len(history) == 3 and history[0]["parents"] == [history[1]["id"]]
 
 
-def test_changed_spec_reprocesses_everything(runner: Runner, tmp_path: Path) -> None:
+def test_changed_spec_skips_its_datums_unless_reprocess(runner: Runner, tmp_path: Path) -> None:
+    """A changed spec makes a job whose datums are skipped (the pipeline keeps its salt); --reprocess
+    reruns them all (src/server/pps/server/api_server.go initializePipelineInfo; more cases in
+    test_fidelity_reprocess.py)."""
     setup_copy(runner, tmp_path)
     runner("run")
     spec = write_spec(
@@ -77,7 +81,7 @@ def test_changed_spec_reprocesses_everything(runner: Runner, tmp_path: Path) -> 
     )
     assert "copy: updated" in runner("update", "pipeline", "-f", str(spec)).out
     assert "copy: unchanged" in runner("update", "pipeline", "-f", str(spec)).out
-    assert "3 processed, 0 skipped" in runner("run").out
+    assert "0 processed, 3 skipped" in runner("run").out
     runner("update", "pipeline", "-f", str(spec), "--reprocess")
     assert "3 processed, 0 skipped" in runner("run").out
 
@@ -97,7 +101,7 @@ def test_every_glob_form(runner: Runner, tmp_path: Path) -> None:
         files = runner.head_files(f"g{i}")
         assert len(files) == n, (glob, files)
     matched = {json.loads(t)["in"] for t in runner.head_files("g5").values()}
-    root = str(runner.state / ".work")
+    root = str(links_dir())  # the visible staging path (no hidden component: test_fidelity_datum.py)
     assert all(m.startswith(root) for m in matched)
     assert {m.split("/pfs/in", 1)[1] for m in matched} == {"/a/1.txt", "/a/2.txt"}
 
