@@ -173,7 +173,9 @@ def test_the_readme_curl_example_answers_what_the_readme_says(
     )
 
 
-def test_inspect_commit_train_shows_provenance_back_to_raw(repo_root: Path, first_run: tuple[Path, str]) -> None:
+def test_inspect_commit_train_shows_provenance_back_to_raw(
+    repo_root: Path, first_run: tuple[Path, str]
+) -> None:
     """The README's `inspect commit train@master` example: one call reaches the raw commit, and the
     whole chain shares the raw commit's id (global commit ids, as in Pachyderm 2.x)."""
     state, _ = first_run
