@@ -54,7 +54,7 @@ $(VENV_STAMP): $(REQUIREMENTS)
 
 pipeline: $(VENV_STAMP) ## run ingest, features and train locally on RAW (default: the bundled sample)
 	@raw="$$($(PY) -m tools.fetch_raw "$(RAW)")" && \
-	$(PY) -m runner put file -r raw@master:/ -f "$$raw" && \
+	$(PY) -m runner put file -r --replace raw@master:/ -f "$$raw" && \
 	$(PY) -m runner update pipeline -f specs/ && \
 	$(PY) -m runner run --executor "$(EXECUTOR)" && \
 	$(PY) -m stages.ingest.summary "$(PFS_STATE)/ingest/master" && \

@@ -21,9 +21,10 @@ from runner.datums import UnsupportedInput
 from runner.debug import stage_datum
 from runner.executors import executor_for
 from runner.fsck import fsck
-from runner.gc import collect_garbage, removing_failed_put
+from runner.gc import collect_garbage
 from runner.graph import mermaid
 from runner.jobs import JobFailed, last_line, run_pipelines
+from runner.paths import check_input_heads
 from runner.spec import Spec, SpecError, load_specs
 from runner.state import State, StateError
 
@@ -64,19 +65,6 @@ def cmd_create_repo(args: argparse.Namespace, state: State) -> int:
         if not state.create_repo(args.repo, description=args.description):
             raise StateError(f"repo {args.repo!r} already exists")
     _say(f"created repo {args.repo}")
-    return 0
-
-
-def cmd_put_file(args: argparse.Namespace, state: State) -> int:
-    repo, branch, path = parse_target(args.target)
-    with state.locked(), removing_failed_put(state):
-        created, commit = pipelines.put_input_file(state, repo, branch, path, args.file, args.recursive)
-    if created:
-        _say(f"created repo {repo}")
-    if commit is None:
-        _say(f"{repo}@{branch}: no change, content identical to the head; no new commit")
-    else:
-        _say(f"{repo}@{branch}: commit {commit.id} ({commit.files} files, {human_size(commit.size_bytes)})")
     return 0
 
 
@@ -215,6 +203,7 @@ def cmd_delete(args: argparse.Namespace, state: State) -> int:
 
 def cmd_run(args: argparse.Namespace, state: State) -> int:
     with state.locked():
+        check_input_heads(state)
         specs = [r.spec for r in state.list_pipelines()]
         for line in [n for spec in specs for n in capabilities.notes(spec)]:
             _say(line)
@@ -302,7 +291,7 @@ def _os_error_line(exc: OSError) -> str:
 HANDLERS = {
     "create": lambda a, s: cmd_create_repo(a, s) if a.noun == "repo" else cmd_create_update(a, s),
     "update": cmd_create_update,
-    "put": cmd_put_file,
+    "put": cli_files.put_file,
     "list": cmd_list,
     "inspect": cmd_inspect,
     "get": cli_files.get_file,
@@ -336,8 +325,9 @@ def main(argv: list[str] | None = None) -> int:
     except (StateError, JobFailed, UnsupportedInput) as exc:
         print(f"runner: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("runner: interrupted; finished datums are kept and reused by the next run", file=sys.stderr)
+    except KeyboardInterrupt as exc:  # a put's PutInterrupted says what it left; a run keeps its datums
+        why = str(exc) or "interrupted; finished datums are kept and reused by the next run"
+        print(f"runner: {why}", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 1

@@ -1,15 +1,20 @@
-"""The file verbs of ``python -m runner``: ``list file`` (a folder, or a glob pattern as pachctl
+"""The file verbs of ``python -m runner``: ``put file``, ``list file`` (a folder, or a glob pattern as pachctl
 takes one), ``glob file``, ``inspect file``, ``diff file`` and ``get file``."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 
+from runner import pipelines
+from runner.archive import ZipLimits
 from runner.cli_output import human_size, print_json, table
 from runner.cli_parser import parse_target
 from runner.files import diff_files, glob_files, has_glob_characters, inspect_file
+from runner.gc import removing_failed_put
+from runner.putfile import PutOptions
 from runner.records import FileEntry
 from runner.state import State, StateError
 
@@ -76,6 +81,27 @@ def diff_file(args: argparse.Namespace, state: State) -> int:
                      "-" if d.new_size is None else human_size(d.new_size)])  # fmt: skip
     print(table(rows), end="")
     print(f"{len(diffs)} paths differ between {old_repo}@{old_id or '(empty)'} and {repo}@{new_id}")
+    return 0
+
+
+def _put_progress(files: int, total: int, size: int) -> None:
+    print(f"put file: {files:,} of {total:,} files stored ({human_size(size)})", file=sys.stderr, flush=True)
+
+
+def put_file(args: argparse.Namespace, state: State) -> int:
+    repo, branch, path = parse_target(args.target)
+    with state.locked(), removing_failed_put(state):
+        limits = ZipLimits.resolve(args.zip_max_bytes, args.zip_max_files, os.environ)
+        options = PutOptions(args.recursive, args.follow_links, args.replace, limits, progress=_put_progress)
+        created, result = pipelines.put_input_file(state, repo, branch, path, args.file, options)
+    if created:
+        print(f"created repo {repo}")
+    commit = result.commit
+    if commit is None:
+        print(f"{repo}@{branch}: no change, content identical to the head; no new commit ({result.changes})")
+    else:
+        size = human_size(commit.size_bytes)
+        print(f"{repo}@{branch}: commit {commit.id} ({commit.files} files, {size}): {result.changes}")
     return 0
 
 

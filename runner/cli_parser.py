@@ -7,6 +7,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from runner.archive import FLAG_MAX_BYTES, FLAG_MAX_FILES, ZipLimits
 from runner.executors.kinds import ExecutorKind
 from runner.state import StateError
 
@@ -35,6 +36,7 @@ EXAMPLES = {
     ),
     "put file": (
         "python -m runner put file -r raw@master:/ -f data/sample\n"
+        "  python -m runner put file -r --replace raw@master:/ -f data/sample   (raw = exactly that folder)\n"
         "  python -m runner put file raw@master:/ -f stock-market-dataset.zip\n"
         "  python -m runner put file raw@master:/stocks/AAPL.csv -f AAPL.csv"
     ),
@@ -138,6 +140,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("target", metavar="REPO@BRANCH:/PATH")
     p.add_argument("-f", "--file", required=True, type=Path, help="file, folder or .zip archive")
     p.add_argument("-r", "--recursive", action="store_true", help="put every file below a folder")
+    p.add_argument(
+        "--replace",
+        action="store_true",
+        help="make PATH hold exactly the source: delete what is absent from it, in the same commit "
+        "(runner extension; pachctl: delete file + put file inside start/finish commit)",
+    )
+    p.add_argument(
+        "--follow-links", action="store_true", help="follow symbolic links that stay inside the folder"
+    )
+    caps = ZipLimits()
+    max_gib = caps.max_bytes >> 30
+    p.add_argument(FLAG_MAX_BYTES, metavar="SIZE", help=f"a .zip may expand to this much ({max_gib}GiB)")
+    p.add_argument(FLAG_MAX_FILES, metavar="N", help=f"a .zip may hold this many files ({caps.max_files})")
 
     lst = verb("list", "list repos, branches, commits, jobs, datums, pipelines or files")
     p = sub(lst, "list", "repo", "list repos with their head commit")

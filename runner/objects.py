@@ -28,6 +28,9 @@ from pathlib import Path
 from typing import BinaryIO, TextIO
 
 BUF_SIZE = 1 << 20
+#: bytes per sendfile call when copying from a descriptor: small enough to notice a stop request
+#: within a few milliseconds, large enough to cost nothing
+COPY_CHUNK = 16 << 20
 #: The mtime of every object (2000-01-01T00:00:00Z, whole seconds for every file system).
 OBJECT_MTIME_NS = 946_684_800 * 10**9
 #: Present in a store whose objects were all installed with ``OBJECT_MTIME_NS``; a store made by
@@ -52,6 +55,14 @@ def _alive(pid: int) -> bool:
     return True
 
 
+class Stopped(Exception):
+    """A read or copy gave up because its stop event was set (Ctrl-C in the main thread)."""
+
+
+class SourceChanged(Exception):
+    """The source file changed size or modification time while it was read."""
+
+
 def _new_hasher() -> hashlib._Hash:
     return hashlib.blake2b(digest_size=20)
 
@@ -69,6 +80,40 @@ def hash_file(path: str | Path) -> Blob:
     finally:
         os.close(fd)
     return hasher.hexdigest(), size
+
+
+def hash_fd(fd: int, expected_size: int, stop: threading.Event | None = None) -> Blob:
+    """Hash an open file from its start (``pread``, the offset is untouched), checking ``stop``."""
+    hasher = _new_hasher()
+    size = 0
+    chunk_size = min(BUF_SIZE, expected_size + 1)  # a small file in one read
+    while chunk := os.pread(fd, chunk_size, size):
+        if stop is not None and stop.is_set():
+            raise Stopped
+        hasher.update(chunk)
+        size += len(chunk)
+    return hasher.hexdigest(), size
+
+
+def _copy_fd(src_fd: int, dst_fd: int, size: int, stop: threading.Event | None) -> None:
+    """Copy ``size`` bytes from the start of ``src_fd`` to ``dst_fd`` in stoppable chunks."""
+    offset = 0
+    while offset < size:
+        if stop is not None and stop.is_set():
+            raise Stopped
+        try:
+            sent = os.sendfile(dst_fd, src_fd, offset, min(COPY_CHUNK, size - offset))
+        except OSError as exc:
+            if exc.errno not in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):
+                raise
+            sent = os.write(dst_fd, os.pread(src_fd, min(BUF_SIZE, size - offset), offset))
+        if sent == 0:
+            raise SourceChanged
+        offset += sent
+
+
+def _same_version(before: os.stat_result, after: os.stat_result) -> bool:
+    return (before.st_size, before.st_mtime_ns) == (after.st_size, after.st_mtime_ns)
 
 
 def link_or_copy(src: str | Path, dst: str | Path) -> None:
@@ -230,6 +275,30 @@ class ObjectStore:
                 self._install(tmp, digest, size)
         return digest, size
 
+    def add_fd(self, fd: int, before: os.stat_result, stop: threading.Event | None = None) -> Blob:
+        """Add the regular file open at ``fd``, whose ``fstat`` was ``before`` (it stays open).
+
+        Reading from the descriptor, never by name again, means what is stored is the file the
+        caller checked. A file that changes while it is read raises SourceChanged; ``stop`` set by
+        another thread raises Stopped within one chunk, leaving no temporary behind.
+        """
+        digest, size = hash_fd(fd, before.st_size, stop)
+        if size != before.st_size:
+            raise SourceChanged
+        if not self.intact(digest, size):
+            with self._temporary() as tmp:
+                out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+                try:
+                    _copy_fd(fd, out, size, stop)
+                finally:
+                    os.close(out)
+                if not _same_version(before, os.fstat(fd)):
+                    raise SourceChanged
+                self._install(tmp, digest, size)
+        elif not _same_version(before, os.fstat(fd)):
+            raise SourceChanged
+        return digest, size
+
     def add_move(self, src: str | Path) -> Blob:
         """Add a file by moving it in (for datum outputs, which are discarded afterwards)."""
         if os.path.islink(src):
@@ -238,8 +307,11 @@ class ObjectStore:
         self._install(src, digest, size)
         return digest, size
 
-    def add_stream(self, stream: BinaryIO) -> Blob:
-        """Add the bytes of an open stream (a zip member), hashing while writing."""
+    def add_stream(self, stream: BinaryIO, max_bytes: int | None = None) -> Blob:
+        """Add the bytes of an open stream (a zip member), hashing while writing.
+
+        More than ``max_bytes`` raises ValueError (a zip entry larger than it declared).
+        """
         hasher = _new_hasher()
         size = 0
         with self._temporary() as tmp:
@@ -248,6 +320,8 @@ class ObjectStore:
                     hasher.update(chunk)
                     out.write(chunk)
                     size += len(chunk)
+                    if max_bytes is not None and size > max_bytes:
+                        raise ValueError(f"more than {max_bytes} bytes")
             digest = hasher.hexdigest()
             self._install(tmp, digest, size)
         return digest, size

@@ -15,7 +15,7 @@ import uuid
 from pathlib import Path
 
 from runner.cron_ticks import ensure_cron_repos
-from runner.putfile import delete_file, put_file
+from runner.putfile import PutOptions, PutResult, delete_file, put_file
 from runner.records import PipelineRecord, RepoKind
 from runner.spec import Spec, check_input_repos
 from runner.state import Commit, DamagedState, State, StateError, now_iso
@@ -108,16 +108,15 @@ def _output_repo_error(repo: str) -> StateError:
 
 
 def put_input_file(
-    state: State, repo: str, branch: str, path: str, source: Path, recursive: bool
-) -> tuple[bool, Commit | None]:
-    """``put file``: returns (the repo was created, the new commit or None if nothing changed)."""
-    created = False
-    if not state.has_repo(repo):
+    state: State, repo: str, branch: str, path: str, source: Path, options: PutOptions
+) -> tuple[bool, PutResult]:
+    """``put file``: returns (the repo was created, the commit made and what changed)."""
+    created = not state.has_repo(repo)
+    if created:
         state.create_repo(repo)
-        created = True
     elif state.repo_info(repo).kind is RepoKind.OUTPUT:
         raise _output_repo_error(repo)
-    return created, put_file(state, repo, branch, path, source, recursive)
+    return created, put_file(state, repo, branch, path, source, options)
 
 
 def delete_input_file(state: State, repo: str, branch: str, path: str) -> Commit:

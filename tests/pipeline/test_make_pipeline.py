@@ -187,3 +187,37 @@ def test_inspect_commit_train_shows_provenance_back_to_raw(
     assert train["id"] == raw["id"]
     readme = (repo_root / "README.md").read_text(encoding="utf-8")
     assert "inspect commit train@master     # provenance back to the raw commit" in readme
+
+
+def test_make_pipeline_on_a_subset_replaces_raw_and_trains_on_the_subset_only(
+    repo_root: Path, sample_dir: Path, first_run: tuple[Path, str], tmp_path: Path
+) -> None:
+    """RAW=<4 symbols> after the sample run: raw's head becomes exactly those files, in one commit
+    (put file --replace), the put says what it deleted, and train reads only the 4 symbols.
+    Last in this module: it replaces the data the tests above share.
+    Before, the put added to raw and training silently used the union (issue 17)."""
+    state, _ = first_run
+    subset = tmp_path / "subset"
+    (subset / "stocks").mkdir(parents=True)
+    shutil.copy(sample_dir / "symbols_valid_meta.csv", subset)
+    for symbol in ("A", "AAPL", "FB", "TSLA"):
+        shutil.copy(sample_dir / "stocks" / f"{symbol}.csv", subset / "stocks")
+    raw_commits = len(json.loads(_runner(repo_root, state, "list", "commit", "raw@master", "--json").stdout))
+    result = _make_pipeline(repo_root, state, f"RAW={subset}")
+    assert result.returncode == 0, result.stdout + result.stderr
+    put_line = next(line for line in result.stdout.splitlines() if line.startswith("raw@master: commit"))
+    assert put_line.endswith(f": 0 added, 0 changed, {SAMPLE_FILES + 1 - 5} deleted, 5 unchanged"), put_line
+    head = state / "raw" / "master"
+    assert sorted(str(p.relative_to(head)) for p in head.rglob("*") if p.is_file()) == [
+        "stocks/A.csv",
+        "stocks/AAPL.csv",
+        "stocks/FB.csv",
+        "stocks/TSLA.csv",
+        "symbols_valid_meta.csv",
+    ]
+    commits = json.loads(_runner(repo_root, state, "list", "commit", "raw@master", "--json").stdout)
+    assert len(commits) == raw_commits + 1
+    ingest = ds.dataset(state / "ingest" / "master", format="parquet")
+    assert len(ingest.files) == 4
+    model = json.loads((state / "train" / "master" / "model.json").read_text())
+    assert model["input_commit"] == _head(repo_root, state, "features")["id"]

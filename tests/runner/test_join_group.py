@@ -58,8 +58,8 @@ def test_join_pairs_files_by_capture_group(runner: Runner, tmp_path: Path) -> No
     out = runner("run").out
     assert "joined: job" in out and "2 datums, 2 processed, 0 skipped, 0 failed" in out
     assert runner.head_files("joined") == {
-        "A.csv+A.json": "a-price\na-meta\n",
-        "B.csv+B.json": "b-price\nb-meta\n",
+        "A.csv_A.json": "a-price\na-meta\n",
+        "B.csv_B.json": "b-price\nb-meta\n",
     }
     assert datum_inputs(runner, "joined") == [
         ["prices:/A.csv", "meta:/A.json"],
@@ -68,7 +68,7 @@ def test_join_pairs_files_by_capture_group(runner: Runner, tmp_path: Path) -> No
     # A partner for C.csv arrives: one new datum, the two earlier ones are reused.
     put(runner, tmp_path, "meta", {**META, "C.json": "c-meta\n"})
     assert "3 datums, 1 processed, 2 skipped" in runner("run").out
-    assert runner.head_files("joined")["C.csv+C.json"] == "c-price\nc-meta\n"
+    assert runner.head_files("joined")["C.csv_C.json"] == "c-price\nc-meta\n"
 
 
 def test_outer_join_keeps_files_without_partner(runner: Runner, tmp_path: Path) -> None:
@@ -171,7 +171,7 @@ def test_join_through_python_dash_m_runner(tmp_path: Path) -> None:
     )
     assert "2 datums, 2 processed" in cli("run")
     out = tmp_path / "pfs" / "joined" / "master"
-    assert sorted(p.name for p in out.iterdir()) == ["A.csv+A.json", "B.csv+B.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["A.csv_A.json", "B.csv_B.json"]
 
 
 def test_a_glob_that_does_not_compile_fails_the_run_naming_input_and_glob(

@@ -126,7 +126,7 @@ def test_cross_input_and_env_variables(runner: Runner, tmp_path: Path) -> None:
     )
     runner("create", "pipeline", "-f", str(spec))
     runner("run")
-    assert runner.head_files("pair") == {"1+a": "x1 ya", "1+b": "x1 yb", "2+a": "x2 ya", "2+b": "x2 yb"}
+    assert runner.head_files("pair") == {"1_a": "x1 ya", "1_b": "x1 yb", "2_a": "x2 ya", "2_b": "x2 yb"}
     (values,) = [json.loads(t) for t in runner.head_files("envs").values()]
     raw_head = runner.inspect("raw@master")["id"]
     job = runner.jobs("envs")[0]

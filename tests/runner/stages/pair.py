@@ -1,7 +1,8 @@
 """``pair OUT NAME...``: one output file per datum, named after the matched file of each input.
 
 Reads the matched path of each input from the environment variable named like the input
-(as Pachyderm sets it), writes ``OUT/<base1>+<base2>...`` with the files' contents joined.
+(as Pachyderm sets it), writes ``OUT/<base1>_<base2>...`` with the files' contents joined
+(``_``, not ``+``: Pachyderm refuses ``+`` in file names).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     out, names = Path(args[0]), args[1:]
     matched = [Path(os.environ[name]) for name in names]
-    target = out / "+".join(p.name for p in matched)
+    target = out / "_".join(p.name for p in matched)
     target.write_text("".join(p.read_text() for p in matched))
     return 0
 
