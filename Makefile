@@ -21,6 +21,8 @@ export PFS_STATE ?= .pfs
 # What `make pipeline` puts into the raw repo: a folder in the Kaggle layout, the Kaggle
 # zip as downloaded, or the word `kaggle` to download it with your Kaggle credentials.
 RAW         ?= data/sample
+# Where `make pipeline` runs datums: local (this machine's .venv) or docker (each spec's image).
+EXECUTOR    ?= local
 # Image tag of every stage and of the API (specs/*.json name the same tag).
 VERSION     ?= 0.1.0
 
@@ -54,7 +56,7 @@ pipeline: $(VENV_STAMP) ## run ingest, features and train locally on RAW (defaul
 	@raw="$$($(PY) -m tools.fetch_raw "$(RAW)")" && \
 	$(PY) -m runner put file -r --replace raw@master:/ -f "$$raw" && \
 	$(PY) -m runner update pipeline -f specs/ && \
-	$(PY) -m runner run && \
+	$(PY) -m runner run --executor "$(EXECUTOR)" && \
 	$(PY) -m stages.ingest.summary "$(PFS_STATE)/ingest/master" && \
 	echo "outputs: $(PFS_STATE)/<repo>/master/ (one repo per pipeline of specs/); model: $(PFS_STATE)/train/master/model.txt" && \
 	echo "next: $(serve_hint), then curl 'http://$(HOST):$(PORT)/predict?vol_moving_avg=2500000&adj_close_rolling_med=41.5'"

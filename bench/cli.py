@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from bench.commands import CommandFailed
+from bench.executor import ExecutorBench, missed_goals
 from bench.loop import LoopBenchFailed, has_service, measure_loop
 from bench.pipeline import REPO_ROOT, Bench, BenchConfig
 from bench.report import STAGES_HEADING, evaluate_goals, render_markdown, write_report
@@ -40,6 +41,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--no-runner-datums", action="store_true", help="skip the runner's 8,000-datum benchmark"
     )
     parser.add_argument("--no-loop", action="store_true", help="skip the live loop's case (bench/loop.py)")
+    parser.add_argument(
+        "--no-executors",
+        action="store_true",
+        help="skip ingest and features with the docker executor against the local one",
+    )
+    parser.add_argument(
+        "--executor-rounds", type=int, default=1, help="rounds of the executor comparison (default 1)"
+    )
     return parser.parse_args(argv)
 
 
@@ -60,6 +69,10 @@ def main(argv: list[str] | None = None) -> int:
     bench = Bench(config, echo=lambda line: print(line, flush=True))
     try:
         results = bench.run()
+        if not args.no_executors and results["run"].get("returncode") == 0:
+            results["executors"] = ExecutorBench(
+                config.data_dir, config.specs, work / "executors", REPO_ROOT, bench.echo, args.executor_rounds
+            ).run()
     except CommandFailed as e:
         print(f"bench: {e}", file=sys.stderr)
         return 1
@@ -76,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     write_report(doc, results)
     report = render_markdown(results)
     print("\n" + report[report.index(STAGES_HEADING) :], end="")
-    missed = [g.name for g in evaluate_goals(results) if g.met is False]
+    missed = [g.name for g in evaluate_goals(results) if g.met is False] + missed_goals(results)
     print(f"\nbench: {len(missed)} goal(s) missed{': ' + '; '.join(missed) if missed else ''}")
     print(f"bench: report {doc}, raw numbers {results_file}")
     if results["run"].get("returncode"):

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.executor import executor_lines
+
 NOTES_MARKER = "<!-- Everything above is written by `make bench`; notes below this line are kept. -->"
 STAGES_HEADING = "## Pipeline stages (first run, fresh state)"
 GB = 1e9
@@ -370,6 +372,7 @@ def render_markdown(results: dict) -> str:
         from bench.loop import loop_section
 
         out += ["", loop_section(results["loop"])]
+    out += executor_lines(results)
     return "\n".join(out).rstrip() + "\n"
 
 

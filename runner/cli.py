@@ -20,6 +20,7 @@ from runner.cli_output import human_size, print_json, table
 from runner.cli_parser import build_parser, parse_target
 from runner.datums import UnsupportedInput
 from runner.debug import stage_datum
+from runner.executors import executor_for
 from runner.fsck import fsck
 from runner.gc import collect_garbage
 from runner.graph import mermaid
@@ -211,7 +212,9 @@ def cmd_run(args: argparse.Namespace, state: State) -> int:
         if args.verbose:
             for line in _ignored_notes(specs):
                 _say(line)
-        outcomes = run_pipelines(state, os.getcwd(), sys.stdout, max_workers=args.workers)
+        outcomes = run_pipelines(
+            state, os.getcwd(), sys.stdout, max_workers=args.workers, executor=executor_for(args.executor)
+        )
     if not outcomes:
         _say("nothing to do: every pipeline is up to date with its inputs")
     failed = [o for o in outcomes if not o.ok]

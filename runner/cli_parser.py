@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.archive import FLAG_MAX_BYTES, FLAG_MAX_FILES, ZipLimits
+from runner.executors.kinds import ExecutorKind
 from runner.state import StateError
 
 DESCRIPTION = """\
@@ -64,7 +65,8 @@ EXAMPLES = {
     "delete repo": "python -m runner delete repo raw --force",
     "delete pipeline": "python -m runner delete pipeline train",
     "delete file": "python -m runner delete file raw@master:/stocks/AAPL.csv",
-    "run": "python -m runner run\n  PFS_STATE=/tmp/pfs python -m runner run",
+    "run": "python -m runner run\n  PFS_STATE=/tmp/pfs python -m runner run\n"
+    "  python -m runner run --executor docker   (each pipeline's datums in its transform.image)",
     "up": "python -m runner up --port 8000   (Ctrl-C stops; put file in another terminal)",
     "graph": "python -m runner graph -f specs/ > dag.mmd",
     "debug datum": "python -m runner debug datum 3f2a9c 0a1b2c3d4e5f6071",
@@ -235,6 +237,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = single("run", "run every pipeline whose inputs have new commits, in DAG order, until none is left")
     p.add_argument("--workers", type=int, help="at most this many workers per job (default: the spec's)")
+    p.add_argument(
+        "--executor",
+        choices=[kind.value for kind in ExecutorKind],
+        default=ExecutorKind.LOCAL.value,
+        help="where datums run: local (this machine's Python, the default) or docker (each pipeline's "
+        "transform.image, one container per worker)",
+    )
 
     p = single("up", "keep running: a job whenever an input gets a commit, services kept up and reloaded")
     p.add_argument("--cores", type=int, help="cores shared by the running jobs (default: every core)")

@@ -38,6 +38,7 @@ from typing import TextIO
 from runner.capabilities import LocalOptions
 from runner.cron_ticks import tick_now
 from runner.datums import Datum, compute_datums, input_tree
+from runner.executors import Executor, ExecutorUnavailable, LocalExecutor
 from runner.records import (
     DatumCounts,
     DatumInputRecord,
@@ -376,8 +377,10 @@ def run_job(
     cwd: str,
     max_workers: int | None = None,
     quiet: bool = False,
+    executor: Executor | None = None,
 ) -> JobOutcome:
     """Run one job of the pipeline ``record`` over the input ``heads``; commit its output on success.
+    Its datums run where ``executor`` puts them (default: this machine's Python, ``LocalExecutor``).
 
     ``quiet``: no progress line on the terminal (``up`` runs several jobs at once).
     """
@@ -385,6 +388,11 @@ def run_job(
     options = LocalOptions.of(spec)
     started = time.perf_counter()
     job_id = new_id()
+    executor = executor or LocalExecutor()
+    try:
+        start_runner = executor.prepare(spec, job_id)
+    except ExecutorUnavailable as exc:
+        raise JobFailed(str(exc)) from None
     shash = record.effective_hash
     commit_id = output_commit_id(state, record, heads)
     manifests = {repo: state.files(repo, commit) for repo, commit in heads.items()}
@@ -435,7 +443,9 @@ def run_job(
             visible = make_link(work_root, job_id)
             book.staging_roots = (visible, str(work_root))
             pool = WorkerPool(
-                workers, job_config(state, spec, job_id, cwd, output_commit=commit_id, visible_root=visible)
+                workers,
+                job_config(state, spec, job_id, cwd, output_commit=commit_id, visible_root=visible),
+                start_runner,
             )
             try:
                 pool.run(
@@ -445,6 +455,7 @@ def run_job(
                 )
             except BaseException:
                 pool.close(kill=True)
+                executor.finish(job_id)
                 progress.close()
                 job.state, job.finished, job.reason = JobState.KILLED, now_iso(), "interrupted"
                 state.save_job(job)
@@ -452,6 +463,7 @@ def run_job(
                 shutil.rmtree(work_root, ignore_errors=True)
                 raise
             pool.close()
+            executor.finish(job_id)
             remove_link(visible)
             shutil.rmtree(work_root, ignore_errors=True)
         progress.close()
@@ -577,13 +589,21 @@ def topo_order(records: list[PipelineRecord]) -> list[PipelineRecord]:
     return [by_name[n] for n in order]
 
 
-def run_pipelines(state: State, cwd: str, out: TextIO, max_workers: int | None = None) -> list[JobOutcome]:
-    """The ``run`` verb: jobs for every pipeline with new input commits, in DAG order, until none is left."""
+def run_pipelines(
+    state: State, cwd: str, out: TextIO, max_workers: int | None = None, executor: Executor | None = None
+) -> list[JobOutcome]:
+    """The ``run`` verb: jobs for every pipeline with new input commits, in DAG order, until none is left.
+    ``executor`` runs the datums (default: locally); it checks every pipeline before the first job."""
     outcomes: list[JobOutcome] = []
     blocked: set[str] = set()
     noted: set[str] = set()
     verified: set[tuple[str, str]] = set()
     records = topo_order(state.list_pipelines())
+    executor = executor or LocalExecutor()
+    try:
+        executor.check([r.spec for r in records if not r.spec.is_service])
+    except ExecutorUnavailable as exc:
+        raise JobFailed(str(exc)) from None
     for record in records:  # one tick of each cron input per run (runner/cron_ticks.py)
         tick_now(state, record.spec)
     records_by_name = {r.name for r in records}
@@ -619,7 +639,7 @@ def run_pipelines(state: State, cwd: str, out: TextIO, max_workers: int | None =
                     verified.add((repo, commit))
             if not needs_job(state, record, heads):
                 continue
-            outcome = run_job(state, record, heads, cwd, max_workers)
+            outcome = run_job(state, record, heads, cwd, max_workers, executor=executor)
             outcomes.append(outcome)
             out.write(outcome.summary() + "\n")
             out.flush()

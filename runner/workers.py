@@ -44,6 +44,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
+from typing import Any, Protocol
 
 from runner.children import die_with_parent
 from runner.datum_log import DatumLog
@@ -410,7 +411,40 @@ def execute(
     return run_subprocess(config, cmd, spec_stdin, {**os.environ, **overrides}, pfs_root, log, cwd)
 
 
-def run_task(config: JobConfig, store: ObjectStore, task: Task, stager: Stager, warm: WarmRunner) -> Result:
+class DatumRunner(Protocol):
+    """Runs one staged datum as ``execute`` does, in a worker; made once per worker (``StartRunner``)."""
+
+    def execute(
+        self, config: JobConfig, task: Task, pfs_root: str, log: DatumLog, **options: Any
+    ) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+#: Called in each worker process once its staging root exists: the runner of that worker's datums.
+StartRunner = Callable[[JobConfig, "Stager"], DatumRunner]
+
+
+class LocalDatumRunner:
+    """The local executor: datums run in this worker process (warm) or as its subprocesses."""
+
+    def __init__(self) -> None:
+        self.warm = WarmRunner.for_this_process()
+
+    def execute(self, config: JobConfig, task: Task, pfs_root: str, log: DatumLog, **options: Any) -> bool:
+        return execute(config, task, pfs_root, log, self.warm, **options)
+
+    def close(self) -> None:
+        return None
+
+
+def start_local_runner(_config: JobConfig, _stager: Stager) -> DatumRunner:
+    return LocalDatumRunner()
+
+
+def run_task(
+    config: JobConfig, store: ObjectStore, task: Task, stager: Stager, runner: DatumRunner
+) -> Result:
     """Stage, run and collect one datum try; when ``cmd`` fails, ``errCmd`` (if any) runs in the same
     staging and decides whether the datum is recovered (src/server/worker/datum/datum.go ``run``:
     the recovery callback). A recovered datum's outputs are dropped (datum.go ``finish`` uploads
@@ -420,13 +454,13 @@ def run_task(config: JobConfig, store: ObjectStore, task: Task, stager: Stager, 
     recovered = collected = False
     try:
         stager.stage(task)
-        ok = execute(config, task, stager.visible_pfs, stager.log, warm)
+        ok = runner.execute(config, task, stager.visible_pfs, stager.log)
         if ok:
             outputs = stager.collect(store)
             collected = True
         elif config.err_cmd:
             stager.log.write("runner: cmd failed; running errCmd\n")
-            recovered = execute(config, task, stager.visible_pfs, stager.log, warm, error_handler=True)
+            recovered = runner.execute(config, task, stager.visible_pfs, stager.log, error_handler=True)
         log = stager.log.tail()
     except Exception as exc:  # staging or collecting failed: report it as the datum's failure
         ok, log = False, f"runner: {type(exc).__name__}: {exc}\n"
@@ -487,13 +521,24 @@ def run_staged_datum(config: JobConfig, task: Task, root: Path) -> tuple[bool, s
     return proc.exitcode == 0, log
 
 
-def _worker_main(conn: Connection, config: JobConfig, parent: int, guard: GroupGuard) -> None:
+def _worker_main(
+    conn: Connection, config: JobConfig, parent: int, guard: GroupGuard, start_runner: StartRunner
+) -> None:
     _worker_setup(config, parent, guard)
     store = ObjectStore(Path(config.store_root))
     name = f"worker-{os.getpid()}"
     visible = f"{config.visible_root}/{name}" if config.visible_root else ""
     stager = Stager(Path(config.work_root) / name, visible, config.empty_files)
-    warm = WarmRunner.for_this_process()
+    runner = start_runner(config, stager)
+    try:
+        _serve_batches(conn, config, store, stager, runner, parent)
+    finally:
+        runner.close()
+
+
+def _serve_batches(
+    conn: Connection, config: JobConfig, store: ObjectStore, stager: Stager, runner: DatumRunner, parent: int
+) -> None:
     while True:
         try:
             while not conn.poll(1.0):
@@ -506,7 +551,7 @@ def _worker_main(conn: Connection, config: JobConfig, parent: int, guard: GroupG
             return
         try:
             for task in batch:
-                conn.send(run_task(config, store, task, stager, warm))
+                conn.send(run_task(config, store, task, stager, runner))
         except (BrokenPipeError, ConnectionResetError):  # the runner is gone
             return
 
@@ -519,19 +564,19 @@ class _Worker:
 
 
 class WorkerPool:
-    """``n`` forked workers running the datums of one job."""
+    """``n`` forked workers running the datums of one job (each with a runner from ``start_runner``)."""
 
-    def __init__(self, n: int, config: JobConfig) -> None:
+    def __init__(self, n: int, config: JobConfig, start_runner: StartRunner = start_local_runner) -> None:
         self.config = config
+        self.start_runner = start_runner
         self.ctx = multiprocessing.get_context("fork")
         self.guard = GroupGuard()
         self.workers = [self._start() for _ in range(n)]
 
     def _start(self) -> _Worker:
         parent, child = self.ctx.Pipe()
-        proc = self.ctx.Process(
-            target=_worker_main, args=(child, self.config, os.getpid(), self.guard), daemon=True
-        )
+        args = (child, self.config, os.getpid(), self.guard, self.start_runner)
+        proc = self.ctx.Process(target=_worker_main, args=args, daemon=True)
         proc.start()
         if proc.pid is not None:
             self.guard.adopt(proc.pid)

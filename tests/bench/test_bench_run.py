@@ -38,6 +38,13 @@ def test_bench_runs_the_pipeline_measures_it_and_writes_the_report(tmp_path, rep
     assert incremental["features"]["processed"] == 1
     text = doc.read_text()
     assert "| ingest |" in text and text.rstrip().endswith(NOTES_MARKER)
+    executors = results["executors"]  # bench/executor.py: the same stages under the docker executor
+    if "skipped" not in executors:
+        assert {stage: row["same_outputs"] for stage, row in executors["stages"].items()} == {
+            "ingest": True,
+            "features": True,
+        }
+        assert "## Executors: local against docker" in text
 
 
 @pytest.mark.slow

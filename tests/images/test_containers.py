@@ -36,7 +36,7 @@ IMAGES = read_images()
 STAGES = [image.name for image in IMAGES if image.is_stage]
 #: Files whose content holds times and durations of the run, compared by name only
 #: (metrics.json and model.json are compared without their machine-dependent keys).
-RUN_DEPENDENT = {"train.log"}
+RUN_DEPENDENT = {"train.log", "evaluate.log"}
 #: Names no image may hold where the project's files and users' homes are: credentials and keys.
 #: (System CA certificates in /etc/ssl and certifi's bundle in site-packages are public, not checked.)
 CREDENTIAL_NAME = re.compile(

@@ -1,0 +1,74 @@
+"""resourceRequests/resourceLimits → docker run options (runner/executors/resources.py): Kubernetes'
+meaning of each (requests: cpu.shares and scheduling; limits: CFS quota and the memory cgroup limit,
+https://kubernetes.io/docs/concepts/configuration/manage-resources-containers/), and Pachyderm's
+ResourceSpec fields (cpu a number, memory a quantity: src/pps/pps.proto ``ResourceSpec``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from runner.executors.kinds import ExecutorUnavailable
+from runner.executors.resources import quantity, resource_options
+from runner.spec import load_spec
+from tests.conftest import REPO_ROOT
+
+
+def _spec(tmp_path: Path, **resources: dict) -> object:
+    doc = {
+        "pipeline": {"name": "p"},
+        "input": {"pfs": {"repo": "r", "glob": "/*"}},
+        "transform": {"image": "x:1", "cmd": ["true"]},
+        **resources,
+    }
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(doc))
+    return load_spec(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        (0.5, 0.5),
+        ("500m", 0.5),
+        ("2", 2.0),
+        ("384Mi", 384 * 2**20),
+        ("8Gi", 8 * 2**30),
+        ("1G", 1e9),
+        ("1e3", 1e3),
+    ],
+)
+def test_quantities_read_as_kubernetes_reads_them(text: object, value: float) -> None:
+    assert quantity(text, "here") == pytest.approx(value)
+
+
+def test_a_bad_quantity_names_its_field() -> None:
+    with pytest.raises(ExecutorUnavailable, match=r"specs/x.json: resourceLimits.memory: '12Q'"):
+        quantity("12Q", "specs/x.json: resourceLimits.memory")
+
+
+def test_requests_are_shares_and_soft_memory_limits_are_hard(tmp_path: Path) -> None:
+    spec = _spec(
+        tmp_path,
+        resourceRequests={"cpu": 0.5, "memory": "384Mi"},
+        resourceLimits={"cpu": 2, "memory": "1Gi"},
+    )
+    reservation, limit = str(384 * 2**20), str(2**30)
+    assert resource_options(spec) == [
+        "--cpu-shares", "512", "--cpus", "2", "--memory-reservation", reservation, "--memory", limit,
+    ]  # fmt: skip
+
+
+def test_requests_alone_never_cap_a_container(tmp_path: Path) -> None:
+    """The project's specs give requests only: no --cpus or --memory, so nothing is slowed down."""
+    for name in ("ingest", "features", "train"):
+        options = resource_options(load_spec(REPO_ROOT / "specs" / f"{name}.json"))
+        assert "--cpus" not in options and "--memory" not in options
+        assert "--cpu-shares" in options and "--memory-reservation" in options
+
+
+def test_a_limit_alone_is_also_the_request(tmp_path: Path) -> None:
+    spec = _spec(tmp_path, resourceLimits={"cpu": 0.25, "memory": "128Mi"})
+    assert resource_options(spec) == ["--cpu-shares", "256", "--cpus", "0.25", "--memory", str(128 * 2**20)]
