@@ -62,7 +62,7 @@ pipeline: $(VENV_STAMP) ## run ingest, features and train locally on RAW (defaul
 	echo "next: $(serve_hint), then curl 'http://$(HOST):$(PORT)/predict?vol_moving_avg=2500000&adj_close_rolling_med=41.5'"
 
 test: $(VENV_STAMP) lint ## lint, then run the whole test suite
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 lint: $(VENV_STAMP) ## ruff over the code
 	$(PY) -m ruff check .
