@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
+
+
+def runner_argv(state: Path, *args: str) -> list[str]:
+    """The command line of ``python -m runner --state STATE ARGS...`` in a child process (tests that
+    signal, kill or race real runner processes)."""
+    return [sys.executable, "-m", "runner", "--state", str(state), *args]
 
 
 def stage_cmd(stage: str, *args: str) -> list[str]:

@@ -6,13 +6,13 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import psutil
 
 from runner.children import die_with_parent
+from tests.runner.helpers import runner_argv
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,7 +25,7 @@ class LiveLoop:
         self.log = log
         self._log_fh = open(log, "ab")  # noqa: SIM115 - closed by stop()
         self.process = subprocess.Popen(
-            command or [sys.executable, "-m", "runner", "--state", str(state), "up", *args],
+            command or runner_argv(state, "up", *args),
             cwd=REPO_ROOT,
             stdout=self._log_fh,
             stderr=subprocess.STDOUT,

@@ -13,31 +13,18 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 from tests.runner.conftest import Runner
-from tests.runner.helpers import pfs, stage_cmd, write_files, write_spec
+from tests.runner.helpers import pfs, runner_argv, stage_cmd, write_files, write_spec
 
 PUTS = 6
 
 
 def _put_process(state: Path, repo_root: Path, source: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "runner",
-            "--state",
-            str(state),
-            "put",
-            "file",
-            "-r",
-            "raw@master:/",
-            "-f",
-            str(source),
-        ],
+        runner_argv(state, "put", "file", "-r", "raw@master:/", "-f", str(source)),
         cwd=repo_root,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -125,7 +112,7 @@ def test_put_and_delete_are_accepted_while_run_runs_a_job(
     runner("create", "pipeline", "-f", str(spec))
     first = runner.inspect("raw@master")["id"]
     run = subprocess.Popen(
-        [sys.executable, "-m", "runner", "--state", str(runner.state), "run"],
+        runner_argv(runner.state, "run"),
         cwd=repo_root,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.runner.conftest import Runner
-from tests.runner.helpers import pfs, stage_cmd, write_files, write_spec
+from tests.runner.helpers import pfs, runner_argv, stage_cmd, write_files, write_spec
 
 FILES = {"A.csv": "a,1\n", "B.csv": "b,1\nb,2\n"}
 
@@ -175,7 +175,7 @@ def test_a_state_folder_the_user_cannot_write(tmp_path: Path, repo_root: Path) -
     try:
         shared.chmod(0o755)
         state = shared / "pfs"
-        subprocess.run([sys.executable, "-m", "runner", "--state", str(state), "create", "repo", "raw"],
+        subprocess.run(runner_argv(state, "create", "repo", "raw"),
                        cwd=repo_root, check=True, capture_output=True)  # fmt: skip
         (shared / "A.csv").write_text(FILES["A.csv"])
         (shared / "A.csv").chmod(0o644)

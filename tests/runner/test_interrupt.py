@@ -8,7 +8,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import psutil
 import pytest
 
 from tests.runner.conftest import Runner
-from tests.runner.helpers import pfs, stage_cmd, write_files, write_spec
+from tests.runner.helpers import pfs, runner_argv, stage_cmd, write_files, write_spec
 
 N_FILES = 12
 
@@ -36,7 +35,7 @@ def _setup(runner: Runner, tmp_path: Path, seconds: str = "0.15") -> None:
 
 def _start_run(state: Path, repo_root: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "runner", "--state", str(state), "run"],
+        runner_argv(state, "run"),
         cwd=repo_root,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.runner.conftest import Runner
-from tests.runner.helpers import pfs, stage_cmd, write_files, write_spec
+from tests.runner.helpers import pfs, runner_argv, stage_cmd, write_files, write_spec
 
 FILES = {"a/1.txt": "one\n", "a/2.txt": "two\n", "b/3.txt": "three\n", "top.txt": "top\n"}
 
@@ -187,7 +187,7 @@ def test_list_job_shows_the_progress_of_a_running_job(runner: Runner, tmp_path: 
     runner("create", "pipeline", "-f", str(spec))
     # The job runs in a child process, so this one can look at it while it runs.
     proc = subprocess.Popen(
-        [sys.executable, "-m", "runner", "--state", str(runner.state), "run"],
+        runner_argv(runner.state, "run"),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -15,7 +15,6 @@ import socket
 import stat
 import struct
 import subprocess
-import sys
 import time
 import zipfile
 from pathlib import Path
@@ -28,7 +27,7 @@ from runner.paths import InvalidFilename, filename_problem, printable, validate_
 from runner.putfile import PutOptions, put_file
 from runner.state import State
 from tests.runner.conftest import Runner
-from tests.runner.helpers import pfs, stage_cmd, write_files, write_spec
+from tests.runner.helpers import pfs, runner_argv, stage_cmd, write_files, write_spec
 
 FILES = {"a.csv": "a\n", "sub/b.csv": "b\n"}
 SECRET = "s3cr3t-token-value\n"
@@ -37,7 +36,7 @@ SECRET = "s3cr3t-token-value\n"
 def _cli(repo_root: Path, state: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     """The real command line, in a subprocess, so a hang fails the test instead of blocking it."""
     return subprocess.run(
-        [sys.executable, "-m", "runner", "--state", str(state), *args],
+        runner_argv(state, *args),
         cwd=repo_root,
         capture_output=True,
         text=True,
@@ -213,19 +212,7 @@ def test_ctrl_c_stops_a_put_reading_big_files_at_once_and_commits_nothing(
             fh.truncate(8 << 30)
     state = tmp_path / "pfs"
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "runner",
-            "--state",
-            str(state),
-            "put",
-            "file",
-            "-r",
-            "raw@master:/",
-            "-f",
-            str(data),
-        ],
+        runner_argv(state, "put", "file", "-r", "raw@master:/", "-f", str(data)),
         cwd=repo_root,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -255,18 +242,7 @@ def test_ctrl_c_stops_a_zip_put_while_it_unpacks_and_commits_nothing(repo_root: 
             member.write(chunk)
     state = tmp_path / "pfs"
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "runner",
-            "--state",
-            str(state),
-            "put",
-            "file",
-            "raw@master:/",
-            "-f",
-            str(archive),
-        ],
+        runner_argv(state, "put", "file", "raw@master:/", "-f", str(archive)),
         cwd=repo_root,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -401,19 +377,7 @@ def _zip(path: Path, entries: list[tuple[str, bytes, int]]) -> Path:
 
 def _put_zip(repo_root: Path, state: Path, archive: Path, *flags: str, env: dict[str, str] | None = None):
     return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "runner",
-            "--state",
-            str(state),
-            "put",
-            "file",
-            "raw@master:/",
-            "-f",
-            str(archive),
-            *flags,
-        ],
+        runner_argv(state, "put", "file", "raw@master:/", "-f", str(archive), *flags),
         cwd=repo_root,
         capture_output=True,
         text=True,

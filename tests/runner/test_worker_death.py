@@ -17,7 +17,7 @@ import psutil
 import pytest
 
 from tests.runner.conftest import Runner
-from tests.runner.helpers import pfs, stage_cmd, write_files, write_spec
+from tests.runner.helpers import pfs, runner_argv, stage_cmd, write_files, write_spec
 
 #: How long leftovers may outlive the runner.
 GRACE_S = 3.0
@@ -25,7 +25,7 @@ GRACE_S = 3.0
 
 def _start(state: Path, repo_root: Path, *argv: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "runner", "--state", str(state), *argv],
+        runner_argv(state, *argv),
         cwd=repo_root,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
