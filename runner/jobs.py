@@ -182,9 +182,14 @@ class _JobRun:
     processed: int = 0
     last_flush: float = 0.0
     last_saved: float = 0.0
-    #: the folders datums are staged in (the visible link and its target): their paths in logs are
-    #: shown as repo paths (``raw@<commit>:/stocks/A.csv``), the same in every run
-    staging_roots: tuple[str, ...] = ()
+    #: matches a path under the folders datums are staged in (the visible link and its target): such
+    #: paths in logs are shown as repo paths (``raw@<commit>:/stocks/A.csv``), the same in every run
+    staging_paths: re.Pattern[str] | None = None
+
+    def stage_in(self, *roots: str) -> None:
+        """Record the staging folders (compiled once per job: ``repo_paths`` runs for every datum)."""
+        alternatives = "|".join(re.escape(r) for r in roots)
+        self.staging_paths = re.compile(rf"(?:{alternatives})/[^/\s]+/pfs/([^/\s]+)/?")
 
     def tick(self) -> None:
         """Called often by the pool: flush the datum cache (at most 5 times a second), show progress,
@@ -203,17 +208,15 @@ class _JobRun:
     def repo_paths(self, datum: Datum, log: str) -> str:
         """``log`` with each staged input path (``<staging>/worker-N/pfs/<input>/...``) written as the
         repo path it stands for (``<repo>@<commit>:/...``), and ``.../pfs/out`` as ``/pfs/out``."""
-        if not self.staging_roots or not log:
+        if self.staging_paths is None or not log:
             return log
-        roots = "|".join(re.escape(r) for r in self.staging_roots)
         where = {i.name: f"{i.repo}@{i.commit}:/" for i in datum.inputs}
-        pattern = re.compile(rf"(?:{roots})/[^/\s]+/pfs/([^/\s]+)/?")
 
         def shown(match: re.Match[str]) -> str:
             name = match.group(1)
             return "/pfs/out/" if name == "out" else where.get(name, match.group(0))
 
-        return pattern.sub(shown, log)
+        return self.staging_paths.sub(shown, log)
 
     def on_result(self, result: Result) -> Task | None:
         datum = self.datums[result.datum_id]
@@ -441,7 +444,7 @@ def run_job(
             work_root = state.work_dir / job_id
             work_root.mkdir(parents=True, exist_ok=True)
             visible = make_link(work_root, job_id)
-            book.staging_roots = (visible, str(work_root))
+            book.stage_in(visible, str(work_root))
             pool = WorkerPool(
                 workers,
                 job_config(state, spec, job_id, cwd, output_commit=commit_id, visible_root=visible),
