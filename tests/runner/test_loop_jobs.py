@@ -120,8 +120,11 @@ def _service_dag(tmp_path: Path, runner: Runner, bg_seconds: str) -> Path:
 def test_background_jobs_yield_their_cores_to_the_path_to_a_service(
     runner: Runner, tmp_path: Path, loops: list[LiveLoop]
 ) -> None:
-    """One core: bg (no service reads it) runs niced, and is paused while fast (read by svc) runs."""
-    record = _service_dag(tmp_path, runner, bg_seconds="4")
+    """One core: bg (no service reads it) runs niced, and is paused while fast (read by svc) runs.
+
+    bg runs 8 s, so that it is still running when the second put comes on a busy machine (with 4 s
+    it once ended first under `pytest -n 2` and there was nothing to pause)."""
+    record = _service_dag(tmp_path, runner, bg_seconds="8")
     _put(runner, tmp_path, {"a.txt": "a\n"})
     loop = _start(loops, runner, tmp_path, "--cores", "1")
     bg_started = loop.wait_for(r"bg: job started on raw@\w+ \(1 core\(s\), background\)", WAIT)
