@@ -31,6 +31,7 @@ from typing import Any
 
 from bench.pipeline import INCREMENTAL_CANDIDATES, REPO_ROOT, change_last_volume
 from bench.report import Goal
+from bench.sampler import ProcessTreeSampler
 from runner.children import die_with_parent
 from runner.records import JobState
 from runner.spec import load_specs
@@ -183,6 +184,60 @@ def _running_jobs(state: State) -> list[str]:
     return [j.pipeline for j in state.list_jobs() if j.state is JobState.RUNNING]
 
 
+def _service_root(loop_pid: int, marker: str = "gunicorn") -> int | None:
+    """The pid of the service's first process among ``runner up``'s children (its cmd names ``marker``)."""
+    import psutil
+
+    for child in psutil.Process(loop_pid).children():
+        try:
+            if any(marker in part for part in child.cmdline()):
+                return child.pid
+        except psutil.Error:
+            continue
+    return None
+
+
+@dataclass
+class WindowCpu:
+    """CPU seconds of window (b), split by who used them: the loop's jobs, the service (its tree),
+    the load's clients (this process's threads), and what the machine left idle."""
+
+    loop: ProcessTreeSampler
+    service: ProcessTreeSampler | None
+    client_before: float
+    started: float
+
+    @classmethod
+    def start(cls, loop_pid: int, service_pid: int | None) -> WindowCpu:
+        """Start sampling; the window opens once both trees have a first sample (CPU used before
+        it is not counted)."""
+        loop = ProcessTreeSampler(loop_pid).start()
+        service = ProcessTreeSampler(service_pid).start() if service_pid else None
+        time.sleep(0.3)  # a few sampling intervals
+        return cls(loop, service, _own_cpu(), time.monotonic())
+
+    def result(self) -> dict[str, float]:
+        ended = time.monotonic()
+        self.loop.stop()
+        service = 0.0
+        if self.service is not None:
+            self.service.stop()
+            service = self.service.cpu_seconds(self.started, ended)
+        loop = self.loop.cpu_seconds(self.started, ended)
+        return {
+            "window_s": ended - self.started,
+            "jobs_cpu_s": max(0.0, loop - service),
+            "service_cpu_s": service,
+            "load_client_cpu_s": _own_cpu() - self.client_before,
+            "machine_idle_s": self.loop.machine_idle_seconds(self.started, ended),
+        }
+
+
+def _own_cpu() -> float:
+    times = os.times()
+    return times.user + times.system
+
+
 def has_service(specs: Path) -> bool:
     """Whether the specs hold a service pipeline (the loop's case needs one to serve a model)."""
     return any(spec.is_service for spec in load_specs(specs))
@@ -247,10 +302,14 @@ def measure_loop(data_dir: Path, work_dir: Path, specs: Path, echo: Callable[[st
             f"    (b) put {symbol} ({change.description}); "
             f"jobs running: {result['running_at_change'] or 'none'}"
         )
-        started = time.monotonic()
+        service_pid = _service_root(up.pid)
+        window = WindowCpu.start(up.pid, service_pid)
+        started, requests_before = time.monotonic(), load.ok
         _runner(state_dir, "put", "file", f"raw@master:/{symbol}", "-f", str(changed))
         served = wait_served(state, port, state.head("raw") or "", CHANGE_TIMEOUT, up)
         result["change_s"] = time.monotonic() - started
+        result["change_cpu"] = window.result()
+        result["change_requests_per_s"] = (load.ok - requests_before) / result["change_s"]
         echo(
             f"    (b) served train commit {served['train_commit'][:12]} "
             f"{result['change_s']:.1f}s after the put"
@@ -320,5 +379,17 @@ def loop_section(loop: dict[str, Any]) -> str:
             f"{loop['swap_failed_requests']} failed or refused; "
             f"the slowest took {loop['swap_slowest_request_s']:.2f} s "
             "(while the new workers load the model, requests wait in the listening socket's backlog).",
+        ]
+    cpu = loop.get("change_cpu")
+    if cpu:
+        cores = (os.cpu_count() or 1) * cpu["window_s"]
+        lines += [
+            "",
+            f"Where the CPU of (b) went ({cpu['window_s']:.1f} s x {os.cpu_count()} cores = {cores:.1f} "
+            "CPU s): "
+            f"the loop's jobs {cpu['jobs_cpu_s']:.1f} s, the service {cpu['service_cpu_s']:.1f} s, "
+            f"the load's clients (the bench's threads) {cpu['load_client_cpu_s']:.1f} s, idle "
+            f"{cpu['machine_idle_s']:.1f} s, the rest other processes; the load got "
+            f"{loop.get('change_requests_per_s', 0):,.0f} answers a second meanwhile.",
         ]
     return "\n".join(lines) + "\n"
