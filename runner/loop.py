@@ -279,9 +279,8 @@ class Loop:
                 if job_id:
                     self.executor.pause(job_id)
                 cores -= job.cores
-                self._say(
-                    f"{job.pipeline}: job paused (SIGSTOP): a job on the path to a service needs its cores"
-                )
+                how = "SIGSTOP, docker pause" if self.executor.kind is ExecutorKind.DOCKER else "SIGSTOP"
+                self._say(f"{job.pipeline}: job paused ({how}): a job on the path to a service needs cores")
 
     def _job_id(self, job: RunningJob) -> str | None:
         """The id of ``job`` (its record names the job's process), None before it is recorded."""

@@ -29,13 +29,14 @@ import pytest
 from api.devtools.server import free_port
 from bench.loop import QUERY, Load, _get, expected_answer, made_from, wait_served
 from bench.pipeline import change_last_volume
-from runner.executors.docker import JOB_LABEL
+from runner.executors.docker import JOB_LABEL, DockerExecutor
 from runner.executors.service import SERVICE_LABEL, STATE_LABEL, service_container_name
 from runner.records import JobState
 from runner.spec import load_spec
 from runner.state import State
 from tests.conftest import REPO_ROOT, SAMPLE_DIR
 from tests.executor.conftest import SampleRuns, copy_specs, needs_docker, run_runner
+from tests.runner.helpers import runner_argv
 from tests.runner.live_loop import LiveLoop
 
 pytestmark = [needs_docker(), pytest.mark.slow]
@@ -116,6 +117,7 @@ def test_up_serves_from_the_container_and_swaps_models_without_a_failed_request(
     name = service_container_name(load_spec(SERVE_SPEC), docker_loop.state)
     commit = first["train_commit"]
     loop.wait_for(rf"serve: started on train@{commit} at http://127.0.0.1:{port} \(container {name}", 10)
+    assert "stale container" not in loop.output()  # none was there to remove
     # the jobs ran in the images: each job's log names its worker containers and their image
     for pipeline, image in (("ingest", "stockpipe/ingest:0.1.0"), ("train", "stockpipe/train:0.1.0")):
         job = state.list_jobs(pipeline)[-1]
@@ -235,3 +237,65 @@ def test_debug_datum_runs_in_the_pipelines_image(sample_runs: SampleRuns) -> Non
         committed = state.tree("ingest", head) / path
         pd.testing.assert_frame_equal(pd.read_parquet(out / path), pd.read_parquet(committed))
     assert _docker("ps", "-aq", "--filter", f"label={JOB_LABEL}=debug-{datum.id[:12]}") == ""
+
+
+def test_the_jobs_thread_budget_and_niceness_reach_its_containers(
+    stage_images: list[str], tmp_path: Path
+) -> None:
+    """``up`` gives each job ``OMP_NUM_THREADS`` (its cores) and runs background jobs at nice 19
+    (runner/loop.py). The datum containers are children of the daemon, not of the job, so the docker
+    executor passes the variable on and turns the niceness into a lower ``--cpu-shares`` (CFS weight
+    15 of 1024 at nice 19). Checked here with the runner started as a background job is: niced, with
+    the variable set; the datum reports what its container got."""
+    state = tmp_path / "pfs"
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.txt").write_text("a\n")
+    spec = {
+        "pipeline": {"name": "probe"},
+        "input": {"pfs": {"repo": "things", "glob": "/*"}},
+        "transform": {
+            "image": "stockpipe/ingest:0.1.0",
+            "cmd": ["sh"],
+            "stdin": [
+                'echo "$OMP_NUM_THREADS" > /pfs/out/omp',
+                "cat /sys/fs/cgroup/cpu/cpu.shares /sys/fs/cgroup/cpu.weight 2>/dev/null > /pfs/out/shares",
+                "true",
+            ],
+        },
+        "resourceRequests": {"cpu": 2},
+    }
+    (tmp_path / "probe.json").write_text(json.dumps(spec))
+    assert run_runner(state, "put", "file", "-r", "things@master:/", "-f", str(tmp_path / "in")).code == 0
+    assert run_runner(state, "create", "pipeline", "-f", str(tmp_path / "probe.json")).code == 0
+    done = subprocess.run(
+        ["nice", "-n", "19", *runner_argv(state, "run", "--executor", "docker")],
+        cwd=REPO_ROOT,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = state / "probe" / "master"
+    assert (out / "omp").read_text() == "1\n"
+    shares = (out / "shares").read_text().split()
+    if Path("/sys/fs/cgroup/cpu/cpu.shares").exists():  # cgroup v1: the shares as docker set them
+        assert shares == [str(round(2 * 1024 * 15 / 1024))]
+
+
+def test_pause_and_resume_freeze_a_jobs_containers(stage_images: list[str]) -> None:
+    """Pausing a background job (SIGSTOP to its process groups) also freezes its datum containers,
+    which SIGSTOP does not reach: ``docker pause`` by the job's label, undone by ``docker unpause``."""
+    job_id = f"test-pause-{os.getpid()}"
+    label = f"{JOB_LABEL}={job_id}"
+    container = _docker("run", "-d", "--rm", "--label", label, "stockpipe/api:0.1.0", "sleep", "300")
+    executor = DockerExecutor()
+    try:
+        executor.pause(job_id)
+        assert _docker("inspect", "--format", "{{.State.Paused}}", container) == "true"
+        executor.resume(job_id)
+        assert _docker("inspect", "--format", "{{.State.Paused}}", container) == "false"
+    finally:
+        executor.finish(job_id)
+    assert _docker("ps", "-aq", "--filter", f"label={JOB_LABEL}={job_id}") == ""
