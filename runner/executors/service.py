@@ -22,9 +22,11 @@ Two ways to start it:
 
   The commit folders' links are relative (``../../../../<repo>/trees/<commit>``), so they resolve
   in the container as on the host; ``/pfs/<input>`` is an absolute link in the container's paths
-  to ``current``'s input. The service's variables (``env.json``, and ``--env`` at the start) name
-  the pinned commit's folder (``/stockpipe-state/.services/<name>/<commit>/pfs/<input>``), so a
-  worker reads one commit's files even when ``current`` moves while it loads them. On a new input
+  to ``current``'s input (as Pachyderm's worker links ``/pfs/<input>`` to the active data:
+  src/server/worker/driver/driver_unix.go ``WithActiveData``). The service's variables
+  (``env.json``, and ``--env`` at the start) name the pinned commit's folder
+  (``/stockpipe-state/.services/<name>/<commit>/pfs/<input>``), so a worker reads one commit's
+  files even when ``current`` moves while it loads them. On a new input
   commit, ``current`` is swapped and ``docker kill --signal HUP`` reaches gunicorn's master
   through the container's init (``--init``): a graceful reload whose new workers read
   ``RUNNER_SERVICE_ENV`` (api/gunicorn_conf.py ``post_fork``), the listening socket and the

@@ -8,9 +8,14 @@ API image published on 127.0.0.1. The reload is gunicorn's graceful one, sent in
 with ``docker kill --signal HUP``; the test checks that the new workers serve the new model (the
 sha256 of its model.txt and the answer LightGBM gives for it), not only that the train commit
 moved, and that a bounded load on loopback during the swap sees no failed request, as
-tests/runner/test_loop_serve.py does for the local service. Pachyderm restarts a service on a new
-commit (src/server/worker/pipeline/service/service.go ``forLatestCommit``); the graceful reload in
-its place is the runner's one deliberate difference (docs/conformance.md).
+tests/runner/test_loop_serve.py does for the local service.
+
+Pachyderm's counterparts (docs/conformance.md): the service's user container runs the pipeline's
+image, a Kubernetes Service sends ``externalPort`` to its ``internalPort``
+(src/server/pps/server/worker_rc.go, ``options.service``), the worker links ``/pfs/<input>`` to the
+active data (src/server/worker/driver/driver_unix.go ``WithActiveData``), and a newer commit
+cancels the user code and starts it again (src/server/worker/pipeline/service/service.go ``Run``,
+``forLatestCommit``); the graceful reload in its place is the runner's one deliberate difference.
 """
 
 from __future__ import annotations
