@@ -133,7 +133,11 @@ def docker_service_stop_command(spec: Spec) -> list[str]:
 
 
 def _docker(*args: str, timeout: float = DAEMON_TIMEOUT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([DOCKER, *args], capture_output=True, text=True, timeout=timeout, check=False)
+    """``docker ARGS``; a daemon that does not answer within ``timeout`` is a failed call, not an error."""
+    try:
+        return subprocess.run([DOCKER, *args], capture_output=True, text=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        return subprocess.CompletedProcess([DOCKER, *args], 1, "", f"no answer within {timeout:g} s")
 
 
 class DockerService(Service):
