@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from stages.common import model_contract as contract
+from stages.common.arrow_memory import use_jemalloc_pool
 from stages.common.atomic import atomic_path, write_text_atomic
 from stages.common.stage_log import logging_into
 from stages.evaluate.compare import (
@@ -142,6 +143,7 @@ def summary(metrics: dict) -> str:
 
 def run(args: argparse.Namespace) -> None:
     started = time.perf_counter()
+    log.info("Arrow memory pool %s", use_jemalloc_pool())
     options = ComparisonOptions(
         rf_sample=args.rf_sample,
         forest_jobs=args.forest_jobs,

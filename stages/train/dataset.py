@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import operator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,8 @@ from stages.common.schema import FEATURE_COLUMNS, TARGET_COLUMN
 log = logging.getLogger(__name__)
 
 DATE_COLUMN = "Date"
+#: the scan's column saying whether a row has every feature and the target
+_COMPLETE = "__complete"
 
 
 class TrainInputError(ValueError):
@@ -43,11 +46,24 @@ class TrainingData:
         return int(self.target.shape[0])
 
 
-def read_features_table(root: Path, with_dates: bool = True) -> pa.Table:
-    """Read the feature and target columns (and Date if ``with_dates``) of every ``*.parquet`` under ``root``.
+@dataclass(frozen=True)
+class FeaturesRead:
+    """The rows of the features files with every feature and the target set, and how many rows
+    the files held in all (the difference is the rows dropped for a null value)."""
+
+    table: pa.Table
+    rows_read: int
+
+
+def read_features_table(root: Path, with_dates: bool = True) -> FeaturesRead:
+    """Read the feature and target columns (and Date if ``with_dates``) of every ``*.parquet`` under
+    ``root``, keeping the rows where none of the feature and target columns is null.
 
     pyarrow's dataset discovery skips files and folders whose names start with ``_`` or
-    ``.`` (quality records, temporary files), and returns fragments in sorted path order.
+    ``.`` (quality records, temporary files), and returns fragments in sorted path order. The
+    null test is a column of the scan, computed by the scan's threads; each batch is filtered as
+    it arrives, so the 8,049 small files of the dataset are never filtered chunk by chunk after
+    the scan (that cost as much as the scan itself: docs/model.md, "Train's read").
     """
     root = Path(root)
     if not root.is_dir():
@@ -55,12 +71,22 @@ def read_features_table(root: Path, with_dates: bool = True) -> pa.Table:
     dataset = ds.dataset(root, format="parquet")
     if not dataset.files:
         raise TrainInputError(f"{root}: no .parquet files (run the features stage first)")
-    wanted = [*FEATURE_COLUMNS, TARGET_COLUMN, *([DATE_COLUMN] if with_dates else [])]
+    tested = [*FEATURE_COLUMNS, TARGET_COLUMN]
+    wanted = [*tested, *([DATE_COLUMN] if with_dates else [])]
     missing = [name for name in wanted if name not in dataset.schema.names]
     if missing:
         raise TrainInputError(f"{root}: column(s) {', '.join(missing)} missing from the features files")
     log.info("reading %d parquet files under %s", len(dataset.files), root)
-    return dataset.to_table(columns=wanted)
+    complete = functools.reduce(operator.and_, (pc.field(name).is_valid() for name in tested))
+    projection = {**{name: pc.field(name) for name in wanted}, _COMPLETE: complete}
+    rows_read, kept = 0, []
+    for batch in dataset.scanner(columns=projection).to_reader():
+        rows_read += batch.num_rows
+        mask = batch.column(_COMPLETE)
+        batch = batch if mask.true_count == len(batch) else batch.filter(mask)
+        kept.append(batch.drop_columns([_COMPLETE]))
+    schema = pa.schema([dataset.schema.field(name) for name in wanted])
+    return FeaturesRead(pa.Table.from_batches(kept, schema=schema), rows_read)
 
 
 def _as_float(array: pa.ChunkedArray) -> np.ndarray:
@@ -68,14 +94,17 @@ def _as_float(array: pa.ChunkedArray) -> np.ndarray:
     return array.cast(pa.float64()).to_numpy(zero_copy_only=False)
 
 
-def training_data_from_table(table: pa.Table, source: str = "<table>") -> TrainingData:
+def training_data_from_table(
+    table: pa.Table, source: str = "<table>", rows_read: int | None = None
+) -> TrainingData:
     """Turn a table with the feature, target (and optionally Date) columns into arrays.
 
     Rows with a null or non-finite feature or target are dropped and counted. The Date column
     never decides which rows are kept, so train (which reads no Date) and evaluate (which does)
-    keep the same rows in the same order, and the splits' row indices agree.
+    keep the same rows in the same order, and the splits' row indices agree. ``rows_read`` is the
+    rows before a null filter already applied (:func:`read_features_table`), if one was.
     """
-    rows_read = table.num_rows
+    rows_read = table.num_rows if rows_read is None else rows_read
     if rows_read == 0:
         raise TrainInputError(f"{source}: the features files hold no rows")
     # Nulls are dropped in Arrow first (each symbol's warm-up rows); then one copy per column into
@@ -122,7 +151,8 @@ def training_data_from_table(table: pa.Table, source: str = "<table>") -> Traini
 
 def load_training_data(root: Path, with_dates: bool = True) -> TrainingData:
     """Read and convert the features folder ``root``; log what was kept and dropped."""
-    data = training_data_from_table(read_features_table(root, with_dates), source=str(root))
+    read = read_features_table(root, with_dates)
+    data = training_data_from_table(read.table, source=str(root), rows_read=read.rows_read)
     pa.default_memory_pool().release_unused()  # give the table's buffers back before fitting
     log.info(
         "read %d rows, dropped %d with a null feature (each symbol's first rows), kept %d",

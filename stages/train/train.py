@@ -26,6 +26,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from stages.common import model_contract as contract
+from stages.common.arrow_memory import use_jemalloc_pool
 from stages.common.atomic import atomic_path, write_text_atomic
 from stages.common.stage_log import logging_into
 from stages.train.dataset import TrainingData, TrainInputError, load_training_data
@@ -165,7 +166,14 @@ def run(args: argparse.Namespace) -> None:
     started = time.perf_counter()
     config = booster_config(args)
     input_commit = os.environ.get(INPUT_COMMIT_ENV) or None
-    log.info("training on %s (input commit %s), writing to %s", args.features, input_commit, args.out)
+    pool = use_jemalloc_pool()
+    log.info(
+        "training on %s (input commit %s), writing to %s; Arrow memory pool %s",
+        args.features,
+        input_commit,
+        args.out,
+        pool,
+    )
     data = load_training_data(args.features, with_dates=False)
     read_seconds = time.perf_counter() - started
     model = fit_served_model(data, config, args.score_rows)

@@ -21,7 +21,7 @@ from stages.train.models import (
     regression_scores,
     training_sample,
 )
-from stages.train.splits import random_split, score_rows, time_cutoff, time_split
+from stages.train.splits import random_split, score_rows, shuffled_split, time_cutoff, time_split
 from tests.train.synthetic_features import synthetic_features_table
 
 
@@ -75,6 +75,19 @@ def test_random_split_is_the_tasks_train_test_split() -> None:
     split = random_split(1000, max_scored=10_000)
     assert np.array_equal(x[split.train], x_train) and np.array_equal(x[split.test], x_test)
     assert np.array_equal(split.scored, np.sort(split.test))
+
+
+@pytest.mark.parametrize("n_rows", [5, 11, 999, 1000, 123_457])
+@pytest.mark.parametrize("test_size", [0.2, 0.25, 0.5])
+def test_shuffled_split_equals_sklearns_train_test_split_row_for_row(n_rows: int, test_size: float) -> None:
+    expected_train, expected_test = train_test_split(np.arange(n_rows), test_size=test_size, random_state=42)
+    train, test = shuffled_split(n_rows, test_size, seed=42)
+    assert np.array_equal(train, expected_train) and np.array_equal(test, expected_test)
+
+
+def test_a_split_that_leaves_no_training_row_is_refused() -> None:
+    with pytest.raises(ValueError, match="no training or no test row of 1"):
+        shuffled_split(1, 0.2, seed=42)
 
 
 def test_scored_rows_are_a_deterministic_sample_of_the_test_rows() -> None:
