@@ -23,6 +23,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from runner.cpu_weight import CFS_WEIGHTS
 from runner.executors.kinds import ExecutorUnavailable
 from runner.spec import Spec
 
@@ -98,9 +99,9 @@ def resource_options(spec: Spec) -> list[str]:
 
 
 def cfs_weight(niceness: int) -> float:
-    """The CFS weight of a niceness relative to nice 0 (the kernel's table: 1024 at 0, 1.25x per step,
-    15 at 19)."""
-    return 1.25 ** -max(-20, min(19, niceness))
+    """The CFS weight of a niceness relative to nice 0 (the kernel's table, runner/cpu_weight.py);
+    negative values count as 0 (the runner never raises a priority)."""
+    return CFS_WEIGHTS[max(0, min(19, niceness))] / CFS_WEIGHTS[0]
 
 
 def niced(options: list[str], niceness: int) -> list[str]:

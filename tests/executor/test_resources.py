@@ -81,4 +81,4 @@ def test_a_niced_job_gets_the_cpu_weight_of_its_niceness() -> None:
     assert niced(["--cpu-shares", "2048", "--memory", "8"], 19) == ["--cpu-shares", "30", "--memory", "8"]
     assert niced([], 19) == ["--cpu-shares", "15"]
     assert niced(["--cpus", "1"], 0) == ["--cpus", "1"]
-    assert round(1024 * cfs_weight(5)) == 336  # the table's 335 within rounding of 1.25 per step
+    assert round(1024 * cfs_weight(5)) == 335
