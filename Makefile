@@ -21,7 +21,7 @@ export PFS_STATE ?= .pfs
 # What `make pipeline` puts into the raw repo: a folder in the Kaggle layout, the Kaggle
 # zip as downloaded, or the word `kaggle` to download it with your Kaggle credentials.
 RAW         ?= data/sample
-# Where `make pipeline` runs datums: local (this machine's .venv) or docker (each spec's image).
+# Where `make pipeline` and `make up` run datums: local (this machine's .venv) or docker (each spec's image).
 EXECUTOR    ?= local
 # Image tag of every stage and of the API (specs/*.json name the same tag).
 VERSION     ?= 0.1.0

@@ -19,13 +19,11 @@ from runner import capabilities, cli_commits, cli_files, cli_jobs, pipelines
 from runner.cli_output import human_size, print_json, table
 from runner.cli_parser import build_parser, parse_target
 from runner.datums import UnsupportedInput
-from runner.debug import stage_datum
 from runner.executors import executor_for
 from runner.fsck import fsck
 from runner.gc import collect_garbage
 from runner.graph import mermaid
 from runner.jobs import JobFailed, last_line, run_pipelines
-from runner.loop import up
 from runner.paths import check_input_heads
 from runner.spec import Spec, SpecError, load_specs
 from runner.state import State, StateError
@@ -227,11 +225,6 @@ def cmd_run(args: argparse.Namespace, state: State) -> int:
     return 1 if failed else 0
 
 
-def cmd_up(args: argparse.Namespace, state: State) -> int:
-    overrides = {k: v for k, v in (("HOST", args.host), ("PORT", args.port)) if v}
-    return up(state, os.getcwd(), sys.stdout, cores=args.cores, service_overrides=overrides)
-
-
 def cmd_graph(args: argparse.Namespace, state: State) -> int:
     if args.file:
         specs = load_specs(args.file)
@@ -241,21 +234,6 @@ def cmd_graph(args: argparse.Namespace, state: State) -> int:
             raise StateError("no pipelines created yet; pass the specs with -f specs/")
     sys.stdout.write(mermaid(specs))
     return 0
-
-
-def cmd_debug_datum(args: argparse.Namespace, state: State) -> int:
-    staged = stage_datum(state, args.job, args.datum)
-    print(f"datum {staged.datum.id} ({staged.datum.describe()}) staged at {staged.pfs_root}", file=sys.stderr)
-    print(f"running: {' '.join(staged.command)}", file=sys.stderr, flush=True)
-    ok, log = staged.run()
-    sys.stderr.write(log if not log or log.endswith("\n") else log + "\n")
-    status = "succeeded" if ok else "failed"
-    print(
-        f"datum {status}; output in {staged.pfs_root / 'out'}, log in {staged.root / 'datum.log'} "
-        "(kept for inspection)",
-        file=sys.stderr,
-    )
-    return 0 if ok else 1
 
 
 def cmd_fsck(args: argparse.Namespace, state: State) -> int:
@@ -310,9 +288,9 @@ HANDLERS = {
     "logs": cli_jobs.logs,
     "delete": cmd_delete,
     "run": cmd_run,
-    "up": cmd_up,
+    "up": cli_jobs.up_verb,
     "graph": cmd_graph,
-    "debug": cmd_debug_datum,
+    "debug": cli_jobs.debug_datum,
     "fsck": cmd_fsck,
     "gc": cmd_gc,
 }

@@ -1,13 +1,18 @@
 """The job verbs of ``python -m runner``: ``list job`` and ``inspect job`` (with the progress of
-running jobs), ``inspect datum`` and ``logs``."""
+running jobs), ``inspect datum``, ``logs``, ``debug datum`` and ``up``."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from runner.cli_output import print_fields, print_json, table
+from runner.debug import stage_datum
+from runner.executors import ExecutorUnavailable, executor_for
 from runner.job_progress import job_progress
+from runner.jobs import JobFailed
+from runner.loop import up
 from runner.records import DatumRecord, DatumState, JobRecord
 from runner.state import State, StateError
 
@@ -134,3 +139,38 @@ def logs(args: argparse.Namespace, state: State) -> int:
             if not args.datum or line.startswith(args.datum):
                 sys.stdout.write(line)
     return 0
+
+
+def up_verb(args: argparse.Namespace, state: State) -> int:
+    overrides = {k: v for k, v in (("HOST", args.host), ("PORT", args.port)) if v}
+    try:
+        return up(
+            state,
+            os.getcwd(),
+            sys.stdout,
+            cores=args.cores,
+            service_overrides=overrides,
+            executor=executor_for(args.executor),
+        )
+    except ExecutorUnavailable as exc:  # no daemon, a missing image: one line, exit 1
+        raise JobFailed(str(exc)) from None
+
+
+def debug_datum(args: argparse.Namespace, state: State) -> int:
+    staged = stage_datum(state, args.job, args.datum)
+    executor = executor_for(args.executor)
+    where = f" in {staged.spec.image}" if executor.kind.value == "docker" else ""
+    print(f"datum {staged.datum.id} ({staged.datum.describe()}) staged at {staged.pfs_root}", file=sys.stderr)
+    print(f"running{where}: {' '.join(staged.command(executor))}", file=sys.stderr, flush=True)
+    try:
+        ok, log = staged.run(executor)
+    except ExecutorUnavailable as exc:
+        raise JobFailed(str(exc)) from None
+    sys.stderr.write(log if not log or log.endswith("\n") else log + "\n")
+    status = "succeeded" if ok else "failed"
+    print(
+        f"datum {status}; output in {staged.pfs_root / 'out'}, log in {staged.root / 'datum.log'} "
+        "(kept for inspection)",
+        file=sys.stderr,
+    )
+    return 0 if ok else 1

@@ -67,9 +67,11 @@ EXAMPLES = {
     "delete file": "python -m runner delete file raw@master:/stocks/AAPL.csv",
     "run": "python -m runner run\n  PFS_STATE=/tmp/pfs python -m runner run\n"
     "  python -m runner run --executor docker   (each pipeline's datums in its transform.image)",
-    "up": "python -m runner up --port 8000   (Ctrl-C stops; put file in another terminal)",
+    "up": "python -m runner up --port 8000   (Ctrl-C stops; put file in another terminal)\n"
+    "  python -m runner up --executor docker   (jobs in each pipeline's image, serve in stockpipe/api)",
     "graph": "python -m runner graph -f specs/ > dag.mmd",
-    "debug datum": "python -m runner debug datum 3f2a9c 0a1b2c3d4e5f6071",
+    "debug datum": "python -m runner debug datum 3f2a9c 0a1b2c3d4e5f6071\n"
+    "  python -m runner debug datum 3f2a9c 0a1b2c3d4e5f6071 --executor docker   (in the pipeline's image)",
     "fsck": "python -m runner fsck\n  python -m runner fsck --repair",
     "gc": "python -m runner gc",
 }
@@ -237,18 +239,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = single("run", "run every pipeline whose inputs have new commits, in DAG order, until none is left")
     p.add_argument("--workers", type=int, help="at most this many workers per job (default: the spec's)")
-    p.add_argument(
-        "--executor",
-        choices=[kind.value for kind in ExecutorKind],
-        default=ExecutorKind.LOCAL.value,
-        help="where datums run: local (this machine's Python, the default) or docker (each pipeline's "
-        "transform.image, one container per worker)",
-    )
+    add_executor(p)
 
     p = single("up", "keep running: a job whenever an input gets a commit, services kept up and reloaded")
     p.add_argument("--cores", type=int, help="cores shared by the running jobs (default: every core)")
     p.add_argument("--host", default="127.0.0.1", help="HOST of every service pipeline (default: 127.0.0.1)")
     p.add_argument("--port", help="PORT of every service pipeline (default: its spec's)")
+    add_executor(p, services=True)
 
     p = single("graph", "print the DAG of the specs as Mermaid flowchart text")
     p.add_argument("-f", "--file", type=Path, help="spec file or folder (default: the created pipelines)")
@@ -266,7 +263,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("job", help="job id or prefix (list job)")
     p.add_argument("datum", help="datum id (list datum, or the failure message)")
+    add_executor(p)
     return top
+
+
+def add_executor(p: argparse.ArgumentParser, services: bool = False) -> None:
+    """The ``--executor`` option of run, up and debug datum."""
+    also = "; service pipelines run from their image, published on --host:--port" if services else ""
+    p.add_argument(
+        "--executor",
+        choices=[kind.value for kind in ExecutorKind],
+        default=ExecutorKind.LOCAL.value,
+        help="where datums run: local (this machine's Python, the default) or docker (each pipeline's "
+        f"transform.image, one container per worker{also})",
+    )
 
 
 def parse_target(text: str) -> tuple[str, str, str]:

@@ -4,6 +4,10 @@ The datum is staged under ``<state>/.debug/<datum id>/pfs`` and run by ``workers
 forked worker with the job's ``JobConfig`` (built by ``jobs.job_config``), so it runs warm when
 ``run`` runs it warm, with the same exit-status rules (``acceptReturnCode``) and ``datumTimeout``.
 Nothing is collected or cleared: inputs and ``pfs/out`` stay for inspection.
+
+``debug datum --executor docker`` runs it in the pipeline's image instead, through the docker
+executor's own path (``DockerExecutor.prepare`` → ``ContainerRunner``: the container a job's worker
+starts, with the kept folder at ``/pfs``), so what fails only in the image fails here too.
 """
 
 from __future__ import annotations
@@ -15,10 +19,12 @@ from pathlib import Path
 
 from runner.capabilities import LocalOptions
 from runner.datums import Datum, compute_datums, input_tree
+from runner.executors import Executor, ExecutorKind
 from runner.jobs import job_config, task_inputs
 from runner.records import JobRecord
+from runner.spec import Spec
 from runner.state import State, StateError
-from runner.workers import JobConfig, Task, map_pfs, run_staged_datum, stage_inputs
+from runner.workers import JobConfig, Stager, Task, map_pfs, run_staged_datum, stage_inputs
 
 
 @dataclass(frozen=True)
@@ -26,6 +32,7 @@ class StagedDatum:
     """A datum staged for ``debug datum``, ready to run."""
 
     job: JobRecord
+    spec: Spec
     datum: Datum
     root: Path
     config: JobConfig
@@ -35,13 +42,36 @@ class StagedDatum:
     def pfs_root(self) -> Path:
         return self.root / "pfs"
 
-    @property
-    def command(self) -> list[str]:
+    def command(self, executor: Executor | None = None) -> list[str]:
+        """The datum's ``cmd`` as it runs: ``/pfs`` mapped to the kept folder, or unchanged in an image."""
+        if executor is not None and executor.kind is ExecutorKind.DOCKER:
+            return list(self.config.cmd)
         return [map_pfs(a, str(self.pfs_root)) for a in self.config.cmd]
 
-    def run(self) -> tuple[bool, str]:
-        """Run it as ``run`` would; returns (success, the datum's log)."""
-        return run_staged_datum(self.config, self.task, self.root)
+    def run(self, executor: Executor | None = None) -> tuple[bool, str]:
+        """Run it as ``run`` would, where ``executor`` runs datums (default: locally); returns
+        (success, the datum's log, also kept in ``datum.log``)."""
+        if executor is None or executor.kind is ExecutorKind.LOCAL:
+            return run_staged_datum(self.config, self.task, self.root)
+        return self._run_with(executor)
+
+    def _run_with(self, executor: Executor) -> tuple[bool, str]:
+        executor.check([self.spec])
+        job_id = f"debug-{self.datum.id[:12]}"
+        stager = Stager(self.root)
+        runner = executor.prepare(self.spec, job_id)(self.config, stager)
+        try:
+            ok = runner.execute(self.config, self.task, stager.visible_pfs, stager.log)
+            if not ok and self.config.err_cmd:
+                stager.log.write("runner: cmd failed; running errCmd\n")
+                if runner.execute(self.config, self.task, stager.visible_pfs, stager.log, error_handler=True):
+                    stager.log.write("runner: errCmd succeeded: run would count this datum as recovered\n")
+        finally:
+            runner.close()
+            executor.finish(job_id)
+            stager.log.close()
+        log_path = self.root / "datum.log"
+        return ok, log_path.read_text(encoding="utf-8", errors="replace") if log_path.exists() else ""
 
 
 def find_datum(state: State, job: JobRecord, prefix: str) -> Datum:
@@ -71,4 +101,4 @@ def stage_datum(state: State, job_ref: str, datum_prefix: str, cwd: str | None =
     config = job_config(
         state, spec, job.id, cwd or os.getcwd(), work_root=root, output_commit=job.output_commit or ""
     )
-    return StagedDatum(job, datum, root, config, task)
+    return StagedDatum(job, spec, datum, root, config, task)

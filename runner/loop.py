@@ -21,6 +21,13 @@ pipelines and the heads of their input branches, and:
   background jobs also run at ``BACKGROUND_NICE``, so they get only what the rest leaves;
 - keeps each service pipeline running and reloads it on a new input commit (services.py).
 
+With the docker executor (``up --executor docker``) the jobs run their datums in each pipeline's
+image exactly as ``run --executor docker`` does (the same ``run_job`` and executor), and each
+service runs from its image (runner/executors/service.py ``DockerService``). The datum containers
+are not in the job's process groups, so pausing a background job also freezes its containers
+(``docker pause``, the cgroup freezer), and a background job's containers get the CPU weight of
+its niceness (runner/executors/docker.py).
+
 SIGINT (Ctrl-C) or SIGTERM stops every job (marked ``killed``; its finished datums stay in the
 cache) and service the loop started; the next start resumes from the state. See
 docs/architecture.md ("When pipelines run") for the choices and their measurements.
@@ -40,8 +47,10 @@ from multiprocessing.connection import Connection, wait
 from typing import Any, TextIO
 
 from runner.children import die_with_parent, signal_tree, stop_group
+from runner.executors import Executor, ExecutorKind, ExecutorUnavailable, LocalExecutor
+from runner.executors.service import DockerService
 from runner.jobs import JobOutcome, input_heads, needs_job, run_job, topo_order
-from runner.records import PipelineRecord
+from runner.records import JobState, PipelineRecord
 from runner.services import Service, ServiceError
 from runner.spec import Spec
 from runner.state import State
@@ -96,6 +105,8 @@ class RunningJob:
     conn: Connection
     started: float = field(default_factory=time.monotonic)
     paused: bool = False
+    #: the job's id, once looked up in its record (the job's process makes it)
+    job_id: str | None = None
 
     @property
     def pgid(self) -> int:
@@ -111,6 +122,7 @@ def _job_main(
     cwd: str,
     cores: int,
     background: bool,
+    executor: Executor,
 ) -> None:
     """A job's process: its own process group, its priority and thread budget, then ``run_job``."""
     with contextlib.suppress(OSError):
@@ -127,7 +139,7 @@ def _job_main(
     os.environ["OMP_NUM_THREADS"] = str(cores)
     state = State(root)
     try:
-        outcome = run_job(state, record, heads, cwd, max_workers=cores, quiet=True)
+        outcome = run_job(state, record, heads, cwd, max_workers=cores, quiet=True, executor=executor)
     except SystemExit:
         return
     except Exception as exc:  # a state change under the job (pipeline deleted...): one line
@@ -146,8 +158,11 @@ class Loop:
         out: TextIO,
         cores: int | None = None,
         service_overrides: dict[str, str] | None = None,
+        executor: Executor | None = None,
     ) -> None:
         self.state, self.cwd, self.out = state, cwd, out
+        self.executor = executor or LocalExecutor()
+        self.service_class = DockerService if self.executor.kind is ExecutorKind.DOCKER else Service
         self.budget = max(1, cores or os.cpu_count() or 1)
         self.service_overrides = service_overrides or {}
         self.running: dict[str, RunningJob] = {}
@@ -240,6 +255,9 @@ class Loop:
                 break  # strict priority: nothing of a lower rank jumps ahead of this one
             if isinstance(item, RunningJob):
                 item.paused = False
+                job_id = self._job_id(item)
+                if job_id:
+                    self.executor.resume(job_id)
                 signal_tree(item.pgid, signal.SIGCONT)
                 self._say(f"{item.pipeline}: job resumed ({item.cores} core(s) free)")
             else:
@@ -257,10 +275,21 @@ class Loop:
                 return
             if signal_tree(job.pgid, signal.SIGSTOP):
                 job.paused = True
+                job_id = self._job_id(job)
+                if job_id:
+                    self.executor.pause(job_id)
                 cores -= job.cores
-                self._say(
-                    f"{job.pipeline}: job paused (SIGSTOP): a job on the path to a service needs its cores"
-                )
+                how = "SIGSTOP, docker pause" if self.executor.kind is ExecutorKind.DOCKER else "SIGSTOP"
+                self._say(f"{job.pipeline}: job paused ({how}): a job on the path to a service needs cores")
+
+    def _job_id(self, job: RunningJob) -> str | None:
+        """The id of ``job`` (its record names the job's process), None before it is recorded."""
+        if job.job_id is None:
+            for record in reversed(self.state.list_jobs(job.pipeline)):
+                if record.pid == job.pgid and record.state is JobState.RUNNING:
+                    job.job_id = record.id
+                    break
+        return job.job_id
 
     def _start(
         self, record: PipelineRecord, heads: dict[str, str], cores: int, critical: bool, order: int
@@ -277,6 +306,7 @@ class Loop:
                 self.cwd,
                 cores,
                 not critical,
+                self.executor,
             ),
             name=f"job-{spec.name}",
         )
@@ -300,10 +330,10 @@ class Loop:
                 if service is not None:
                     service.stop()
                 try:
-                    service = self.services[name] = Service(
+                    service = self.services[name] = self.service_class(
                         self.state, spec, self.cwd, self.service_overrides, _Prefixed(self._say)
                     )
-                except ServiceError as exc:
+                except (ServiceError, ExecutorUnavailable) as exc:
                     self._say(f"runner: {exc}")
                     self.refused.add(name)
                     continue
@@ -327,6 +357,8 @@ class Loop:
     def run(self) -> int:
         """Run until SIGINT or SIGTERM; returns 130 (SIGINT) or 143 (SIGTERM)."""
         with self.state.jobs_locked("up"):
+            # the daemon and every created pipeline's image, before anything starts (one line if not)
+            self.executor.check([r.spec for r in self.state.list_pipelines()])
             previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
             try:
                 self._say(f"runner up: watching {self.state.root} with {self.budget} core(s); Ctrl-C stops")
@@ -350,13 +382,18 @@ class Loop:
     def stop(self) -> None:
         """Stop every job (recorded killed, finished datums kept) and every service started."""
         for name, job in list(self.running.items()):
+            job_id = self._job_id(job)
             if job.paused:  # its workers' group too, so they can stop
+                if job_id:
+                    self.executor.resume(job_id)
                 signal_tree(job.pgid, signal.SIGCONT)
             stop_group(
                 job.pgid, lambda seconds, p=job.process: p.join(seconds) or not p.is_alive(), JOB_STOP_TIMEOUT
             )
             job.process.join(timeout=2)
             job.conn.close()
+            if job_id:
+                self.executor.finish(job_id)  # containers of a job killed before it could remove them
             del self.running[name]
             self._say(f"{name}: job stopped; its finished datums are reused by the next start")
         for service in self.services.values():

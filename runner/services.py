@@ -37,7 +37,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from typing import TextIO
+from typing import BinaryIO, TextIO
 
 from runner.children import die_with_parent, stop_group
 from runner.spec import Spec
@@ -82,6 +82,8 @@ class Service:
     def __init__(self, state: State, spec: Spec, cwd: str, overrides: dict[str, str], out: TextIO) -> None:
         self.state, self.spec, self.cwd, self.out = state, spec, cwd, out
         self.overrides = dict(overrides)
+        #: what the overrides change in the service's own variables (all of them, for a local process)
+        self.env_overrides = dict(overrides)
         self.input = service_input(spec)
         self.root = state.root / ".services" / spec.name
         self.log_path = self.root / "service.log"
@@ -93,10 +95,18 @@ class Service:
         self.started_at = 0.0
 
     # -- the commit folders ------------------------------------------------------------------
+    def _pfs(self, commit: str) -> str:
+        """The folder that stands for ``/pfs`` in the commit's variables, as the service sees it."""
+        return str(self.root / commit / "pfs")
+
+    def _env_file(self) -> str:
+        """``current/env.json`` as the service sees it (``RUNNER_SERVICE_ENV``)."""
+        return str(self.root / "current" / "env.json")
+
     def _commit_env(self, commit: str) -> dict[str, str]:
-        pfs = str(self.root / commit / "pfs")
+        pfs = self._pfs(commit)
         env = {k: map_pfs(v, pfs) for k, v in self.spec.env.items()}
-        env.update(self.overrides)
+        env.update(self.env_overrides)
         env.update(
             {
                 self.input.name: f"{pfs}/{self.input.name}",
@@ -111,9 +121,14 @@ class Service:
         """Write the commit's folder (idempotent) and point ``current`` at it."""
         folder = self.root / commit
         link = folder / "pfs" / self.input.name
-        if not link.is_symlink():
+        # Relative (../../../../<repo>/trees/<commit>): it resolves wherever the state folder is seen
+        # with the same layout, also inside a service container (runner/executors/service.py).
+        target = os.path.relpath(self.state.tree(self.input.repo, commit), link.parent)
+        if not link.is_symlink() or os.readlink(link) != target:
             link.parent.mkdir(parents=True, exist_ok=True)
-            os.symlink(self.state.tree(self.input.repo, commit), link)
+            with contextlib.suppress(FileNotFoundError):
+                link.unlink()
+            os.symlink(target, link)
         write_json_atomic(folder / "env.json", self._commit_env(commit))
         tmp = self.root / f".current.tmp-{os.getpid()}"
         with contextlib.suppress(FileNotFoundError):
@@ -124,7 +139,11 @@ class Service:
 
     def _prune(self, keep: set[str | None]) -> None:
         folders = sorted(
-            (p for p in self.root.iterdir() if p.is_dir() and not p.is_symlink() and p.name not in keep),
+            (
+                p
+                for p in self.root.iterdir()
+                if p.is_dir() and not p.is_symlink() and p.name not in keep and not p.name.startswith(".")
+            ),
             key=lambda p: p.stat().st_mtime,
         )
         for old in folders[: max(0, len(folders) - KEEP_COMMITS)]:
@@ -137,40 +156,49 @@ class Service:
         port = self.overrides.get("PORT") or self.spec.env.get("PORT", "")
         return f"http://{host}:{port}" if port else f"(see {self.log_path})"
 
-    def _start(self, commit: str) -> None:
-        self._prepare(commit)
-        pfs = str(self.root / commit / "pfs")
+    def _launch(self, commit: str, log_fh: BinaryIO) -> subprocess.Popen[bytes]:
+        """Start the service's process on ``commit`` (prepared), its output to ``log_fh``."""
+        pfs = self._pfs(commit)
         cmd = [map_pfs(a, pfs) for a in self.spec.cmd]
         if PYTHON_RE.match(os.path.basename(cmd[0])):
             cmd[0] = sys.executable
-        env = {
-            **os.environ,
-            **self._commit_env(commit),
-            "RUNNER_SERVICE_ENV": str(self.root / "current" / "env.json"),
-        }
+        env = {**os.environ, **self._commit_env(commit), "RUNNER_SERVICE_ENV": self._env_file()}
+        return subprocess.Popen(
+            cmd,
+            cwd=self.cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log_fh,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: stopped as one, not by the terminal's Ctrl-C
+            preexec_fn=die_with_parent,
+        )
+
+    def _where(self) -> str:
+        assert self.process is not None
+        return f"pid {self.process.pid}"
+
+    def _start(self, commit: str) -> None:
+        self._prepare(commit)
         self.root.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log_fh:
-            self.process = subprocess.Popen(
-                cmd,
-                cwd=self.cwd,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log_fh,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # its own process group: stopped as one, not by the terminal's Ctrl-C
-                preexec_fn=die_with_parent,
-            )
+            self.process = self._launch(commit, log_fh)
         self.commit = commit
         self.started_at = time.monotonic()
         self.out.write(
             f"{self.spec.name}: started on {self.input.repo}@{commit} at {self.url} "
-            f"(pid {self.process.pid}, log {self.log_path})\n"
+            f"({self._where()}, log {self.log_path})\n"
         )
+
+    def _send_reload(self) -> None:
+        """Ask the running service for a graceful reload (gunicorn: SIGHUP to its master)."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGHUP)
 
     def _reload(self, commit: str) -> None:
         assert self.process is not None
         self._prepare(commit)
-        self.process.send_signal(signal.SIGHUP)
+        self._send_reload()
         self.out.write(f"{self.spec.name}: reloading on {self.input.repo}@{commit} (graceful: SIGHUP)\n")
         self.commit = commit
 
@@ -210,11 +238,8 @@ class Service:
         elif head != self.commit:
             self._reload(head)
 
-    def stop(self) -> None:
-        """Stop the service and every process of its group (workers included)."""
-        if self.process is None:
-            return
-        process = self.process
+    def _terminate(self, process: subprocess.Popen[bytes]) -> None:
+        """Stop ``process`` and every process of its group (workers included)."""
 
         def exited(seconds: float) -> bool:
             try:
@@ -224,6 +249,13 @@ class Service:
             return True
 
         stop_group(process.pid, exited, STOP_TIMEOUT)
+
+    def stop(self) -> None:
+        """Stop the service and everything it started."""
+        if self.process is None:
+            return
+        process = self.process
+        self._terminate(process)
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(1)
         self.out.write(f"{self.spec.name}: stopped\n")

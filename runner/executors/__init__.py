@@ -34,6 +34,14 @@ class Executor(Protocol):
         """After the job's workers stopped (also when killed): release what the job left."""
         ...
 
+    def pause(self, job_id: str) -> None:
+        """Freeze what runs the job's datums outside the job's process groups (they get SIGSTOP)."""
+        ...
+
+    def resume(self, job_id: str) -> None:
+        """Undo :meth:`pause`."""
+        ...
+
 
 class LocalExecutor:
     """Datums run in the runner's own worker processes (``runner/workers.py``, warm or subprocess)."""
@@ -47,6 +55,12 @@ class LocalExecutor:
         return start_local_runner
 
     def finish(self, job_id: str) -> None:
+        return None
+
+    def pause(self, job_id: str) -> None:
+        return None  # the datums are in the job's process groups: SIGSTOP reaches them
+
+    def resume(self, job_id: str) -> None:
         return None
 
 

@@ -39,9 +39,16 @@ from typing import IO, Any
 from runner.datum_log import DatumLog
 from runner.executors import frames
 from runner.executors.container_worker import Done, Hello, Run, Start
-from runner.executors.docker_client import DOCKER, ImageFacts, image_facts, remove_containers, require_daemon
+from runner.executors.docker_client import (
+    DOCKER,
+    ImageFacts,
+    image_facts,
+    remove_containers,
+    require_daemon,
+    signal_containers,
+)
 from runner.executors.kinds import ExecutorKind
-from runner.executors.resources import resource_options
+from runner.executors.resources import niced, resource_options
 from runner.spec import Spec
 from runner.workers import DatumRunner, JobConfig, Stager, StartRunner, Task
 
@@ -61,6 +68,9 @@ JOB_LABEL = "stockpipe.job"
 PIPELINE_LABEL = "stockpipe.pipeline"
 #: Seconds a container may take to stop after its stdin closed, before it is killed.
 STOP_TIMEOUT = 10.0
+#: Variables of the runner's environment passed on to datum containers: the thread budget that
+#: ``up`` sets per job (a local datum inherits it), when set.
+PASSED_ENV = ("OMP_NUM_THREADS",)
 
 
 def bind(source: str | Path, target: str, read_only: bool = False) -> list[str]:
@@ -80,6 +90,8 @@ class ContainerPlan:
     runner_package: Path = RUNNER_PACKAGE
     #: ``--user`` options: empty (the image's USER) unless the spec's ``transform.user`` is a uid
     user: tuple[str, ...] = ()
+    #: ``--env`` options of the runner's own environment that a local datum would inherit too
+    env: tuple[str, ...] = ()
 
     def command(self, name: str, pfs: Path) -> list[str]:
         """The ``docker run`` of one worker's container, its staging folder ``pfs`` at /pfs."""
@@ -100,6 +112,7 @@ class ContainerPlan:
             *bind(self.runner_package, f"{CONTAINER_RUNNER_ROOT}/runner", read_only=True),
             *self.resources,
             *self.user,
+            *self.env,
             self.image.reference,
             *CONTAINER_COMMAND,
         ]
@@ -270,21 +283,34 @@ class DockerExecutor:
         return self._images[spec.image]
 
     def check(self, specs: list[Spec]) -> None:
+        if not self._daemon_checked:
+            require_daemon()
+            self._daemon_checked = True
         for spec in specs:
             self._image(spec)
             resource_options(spec)
 
     def prepare(self, spec: Spec, job_id: str) -> StartRunner:
+        """The job's container plan. A niced job (``up``'s background jobs) gets the CPU weight of its
+        niceness: its containers are not its children, so the niceness itself does not reach them."""
+        env = tuple(f"{key}={os.environ[key]}" for key in PASSED_ENV if os.environ.get(key))
         return ContainerPlan(
             self._image(spec),
             spec.name,
             job_id,
-            tuple(resource_options(spec)),
+            tuple(niced(resource_options(spec), os.getpriority(os.PRIO_PROCESS, 0))),
             self.runner_package,
             user_options(spec),
+            tuple(option for pair in env for option in ("--env", pair)),
         )
 
     def finish(self, job_id: str) -> None:
         left = remove_containers(f"{JOB_LABEL}={job_id}")
         if left:
             log.info("removed %d container(s) left by job %s", left, job_id)
+
+    def pause(self, job_id: str) -> None:
+        signal_containers(f"{JOB_LABEL}={job_id}", "pause")
+
+    def resume(self, job_id: str) -> None:
+        signal_containers(f"{JOB_LABEL}={job_id}", "unpause")

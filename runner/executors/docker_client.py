@@ -98,16 +98,30 @@ def image_facts(image: str, pipeline: str) -> ImageFacts:
     return ImageFacts(image, config.get("User") or "", config.get("WorkingDir") or "")
 
 
-def remove_containers(label: str) -> int:
-    """Force-remove the containers carrying ``label`` (``key=value``); returns how many there were."""
+def containers(label: str, running_only: bool = False) -> list[str]:
+    """Ids of the containers carrying ``label`` (``key=value``)."""
     listed = subprocess.run(
-        [DOCKER, "ps", "-aq", "--filter", f"label={label}"],
+        [DOCKER, "ps", "-q" if running_only else "-aq", "--filter", f"label={label}"],
         capture_output=True,
         text=True,
         timeout=DAEMON_TIMEOUT,
         check=False,
     )
-    ids = listed.stdout.split()
+    return listed.stdout.split()
+
+
+def remove_containers(label: str) -> int:
+    """Force-remove the containers carrying ``label`` (``key=value``); returns how many there were."""
+    ids = containers(label)
     if ids:
         subprocess.run([DOCKER, "rm", "-f", *ids], capture_output=True, timeout=60, check=False)
+    return len(ids)
+
+
+def signal_containers(label: str, verb: str) -> int:
+    """``docker pause`` or ``docker unpause`` (``verb``) the running containers carrying ``label``;
+    returns how many there were (one already in that state is left as it is)."""
+    ids = containers(label, running_only=True)
+    if ids:
+        subprocess.run([DOCKER, verb, *ids], capture_output=True, timeout=60, check=False)
     return len(ids)

@@ -23,6 +23,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from runner.cpu_weight import CFS_WEIGHTS
 from runner.executors.kinds import ExecutorUnavailable
 from runner.spec import Spec
 
@@ -95,3 +96,24 @@ def resource_options(spec: Spec) -> list[str]:
     if limits.memory is not None:
         options += ["--memory", str(limits.memory)]
     return options
+
+
+def cfs_weight(niceness: int) -> float:
+    """The CFS weight of a niceness relative to nice 0 (the kernel's table, runner/cpu_weight.py);
+    negative values count as 0 (the runner never raises a priority)."""
+    return CFS_WEIGHTS[max(0, min(19, niceness))] / CFS_WEIGHTS[0]
+
+
+def niced(options: list[str], niceness: int) -> list[str]:
+    """``options`` with ``--cpu-shares`` scaled by the CFS weight of ``niceness`` (when positive), as the
+    kernel weighs a niced process against others; a container that had no CPU request counts as
+    one CPU (1024 shares, docker's default)."""
+    if niceness <= 0:
+        return list(options)
+    out = list(options)
+    if "--cpu-shares" in out:
+        at = out.index("--cpu-shares") + 1
+        out[at] = str(max(MIN_SHARES, round(int(out[at]) * cfs_weight(niceness))))
+    else:
+        out = ["--cpu-shares", str(max(MIN_SHARES, round(SHARES_PER_CPU * cfs_weight(niceness)))), *out]
+    return out

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from runner.executors.kinds import ExecutorUnavailable
-from runner.executors.resources import quantity, resource_options
+from runner.executors.resources import cfs_weight, niced, quantity, resource_options
 from runner.spec import load_spec
 from tests.conftest import REPO_ROOT
 
@@ -72,3 +72,13 @@ def test_requests_alone_never_cap_a_container(tmp_path: Path) -> None:
 def test_a_limit_alone_is_also_the_request(tmp_path: Path) -> None:
     spec = _spec(tmp_path, resourceLimits={"cpu": 0.25, "memory": "128Mi"})
     assert resource_options(spec) == ["--cpu-shares", "256", "--cpus", "0.25", "--memory", str(128 * 2**20)]
+
+
+def test_a_niced_job_gets_the_cpu_weight_of_its_niceness() -> None:
+    """``up`` runs background jobs at nice 19; their datum containers are not their children, so the
+    weight is carried over as ``--cpu-shares`` with the kernel's CFS table (nice 19: 15 of 1024;
+    kernel/sched/core.c ``sched_prio_to_weight``)."""
+    assert niced(["--cpu-shares", "2048", "--memory", "8"], 19) == ["--cpu-shares", "30", "--memory", "8"]
+    assert niced([], 19) == ["--cpu-shares", "15"]
+    assert niced(["--cpus", "1"], 0) == ["--cpus", "1"]
+    assert round(1024 * cfs_weight(5)) == 335
