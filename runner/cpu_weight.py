@@ -26,7 +26,7 @@ import contextlib
 import os
 from collections.abc import Iterable
 
-from runner.spec import Spec
+from runner.spec import Spec, upstream_pipelines
 
 #: CFS weight of nice 0..19 (kernel/sched/core.c ``sched_prio_to_weight``); nice 0 is 1,024.
 CFS_WEIGHTS = (
@@ -53,18 +53,6 @@ def nice_for_share(share: float) -> int:
     """The nice value whose CFS weight is nearest ``share`` x 1,024 (``share`` <= 1; 1 and more: 0)."""
     target = max(0.0, min(1.0, share)) * CFS_WEIGHTS[0]
     return min(range(len(CFS_WEIGHTS)), key=lambda nice: abs(CFS_WEIGHTS[nice] - target))
-
-
-def upstream_pipelines(service: Spec, specs: dict[str, Spec]) -> set[str]:
-    """The pipelines whose output ``service`` reads, directly or through other pipelines."""
-    found: set[str] = set()
-    pending = list(service.input_repos)
-    while pending:
-        repo = pending.pop()
-        if repo in specs and repo not in found:
-            found.add(repo)
-            pending.extend(specs[repo].input_repos)
-    return found
 
 
 def service_nice(service: Spec, specs: dict[str, Spec]) -> int:

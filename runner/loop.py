@@ -47,12 +47,13 @@ from multiprocessing.connection import Connection, wait
 from typing import Any, TextIO
 
 from runner.children import die_with_parent, signal_tree, stop_group
+from runner.cpu_weight import cpu_request, service_nice
 from runner.executors import Executor, ExecutorKind, ExecutorUnavailable, LocalExecutor
 from runner.executors.service import DockerService
 from runner.jobs import JobOutcome, input_heads, needs_job, run_job, topo_order
 from runner.records import JobState, PipelineRecord
 from runner.services import Service, ServiceError
-from runner.spec import Spec
+from runner.spec import Spec, upstream_pipelines
 from runner.state import State
 
 #: Seconds between two looks at the branch heads when nothing else wakes the loop.
@@ -66,13 +67,7 @@ JOB_STOP_TIMEOUT = 10.0
 def cores_wanted(spec: Spec, budget: int) -> int:
     """The cores a job of ``spec`` is granted: its datum parallelism or its CPU request, whichever
     is larger, within ``budget``."""
-    request = (spec.raw.get("resourceRequests") or {}).get("cpu", 1)
-    try:
-        text = str(request)
-        cpus = float(text[:-1]) / 1000 if text.endswith("m") else float(text)
-    except ValueError:
-        cpus = 1.0
-    return max(1, min(budget, max(spec.parallelism, math.ceil(cpus))))
+    return max(1, min(budget, max(spec.parallelism, math.ceil(cpu_request(spec)))))
 
 
 def critical_pipelines(specs: dict[str, Spec]) -> set[str]:
@@ -81,14 +76,7 @@ def critical_pipelines(specs: dict[str, Spec]) -> set[str]:
     services = [s for s in specs.values() if s.is_service]
     if not services:
         return set(specs)
-    critical: set[str] = set()
-    pending = [repo for s in services for repo in s.input_repos]
-    while pending:
-        repo = pending.pop()
-        if repo in specs and repo not in critical:
-            critical.add(repo)
-            pending.extend(specs[repo].input_repos)
-    return critical
+    return set().union(*(upstream_pipelines(service, specs) for service in services))
 
 
 @dataclass
@@ -331,7 +319,12 @@ class Loop:
                     service.stop()
                 try:
                     service = self.services[name] = self.service_class(
-                        self.state, spec, self.cwd, self.service_overrides, _Prefixed(self._say)
+                        self.state,
+                        spec,
+                        self.cwd,
+                        self.service_overrides,
+                        _Prefixed(self._say),
+                        cpu_nice=service_nice(spec, specs),
                     )
                 except (ServiceError, ExecutorUnavailable) as exc:
                     self._say(f"runner: {exc}")

@@ -29,6 +29,7 @@ that exits is started again, after a pause that doubles up to ``MAX_RESTART_DELA
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import shutil
@@ -40,6 +41,7 @@ from dataclasses import dataclass
 from typing import BinaryIO, TextIO
 
 from runner.children import die_with_parent, stop_group
+from runner.cpu_weight import lower_own_weight
 from runner.spec import Spec
 from runner.state import State, write_json_atomic
 from runner.warm import PYTHON_RE
@@ -53,6 +55,12 @@ MAX_RESTART_DELAY = 30.0
 STOP_TIMEOUT = 10.0
 #: Commit folders kept besides the current one (old workers may still be finishing requests).
 KEEP_COMMITS = 2
+
+
+def _service_child_setup(cpu_nice: int) -> None:
+    """In the service's first process, after ``setsid``: die with the loop, take the CPU weight."""
+    die_with_parent()
+    lower_own_weight(cpu_nice)
 
 
 class ServiceError(RuntimeError):
@@ -79,8 +87,12 @@ def service_input(spec: Spec) -> _Input:
 class Service:
     """One service pipeline's process, kept running over the head of its input."""
 
-    def __init__(self, state: State, spec: Spec, cwd: str, overrides: dict[str, str], out: TextIO) -> None:
+    def __init__(
+        self, state: State, spec: Spec, cwd: str, overrides: dict[str, str], out: TextIO, cpu_nice: int = 0
+    ) -> None:
         self.state, self.spec, self.cwd, self.out = state, spec, cwd, out
+        #: the nice value of the service's session: its CPU weight (runner/cpu_weight.py)
+        self.cpu_nice = cpu_nice
         self.overrides = dict(overrides)
         #: what the overrides change in the service's own variables (all of them, for a local process)
         self.env_overrides = dict(overrides)
@@ -171,12 +183,13 @@ class Service:
             stdout=log_fh,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: stopped as one, not by the terminal's Ctrl-C
-            preexec_fn=die_with_parent,
+            preexec_fn=functools.partial(_service_child_setup, self.cpu_nice),
         )
 
     def _where(self) -> str:
         assert self.process is not None
-        return f"pid {self.process.pid}"
+        weight = f", CPU weight of nice {self.cpu_nice}" if self.cpu_nice else ""
+        return f"pid {self.process.pid}{weight}"
 
     def _start(self, commit: str) -> None:
         self._prepare(commit)

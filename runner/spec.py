@@ -19,6 +19,7 @@ import json
 import math
 import posixpath
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -938,6 +939,19 @@ def input_repos(spec: Spec) -> list[str]:
     """The repos a spec's pfs inputs read, in input order, without repeats (cron repos, which
     pachd makes itself, are not among them)."""
     return spec.input_repos
+
+
+def upstream_pipelines(spec: Spec, specs: Mapping[str, Spec]) -> set[str]:
+    """The pipelines (of ``specs``, by name) whose output ``spec`` reads, directly or through other
+    pipelines."""
+    found: set[str] = set()
+    pending = list(spec.input_repos)
+    while pending:
+        repo = pending.pop()
+        if repo in specs and repo not in found:
+            found.add(repo)
+            pending.extend(specs[repo].input_repos)
+    return found
 
 
 def check_input_repos(specs: list[Spec], existing_repos: set[str] | list[str]) -> None:

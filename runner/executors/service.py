@@ -145,8 +145,12 @@ class DockerService(Service):
     place on a new input commit (see the module docstring). ``HOST``/``PORT`` given to ``up`` are
     where the container's ``internalPort`` is published; inside, the spec's own env applies."""
 
-    def __init__(self, state: State, spec: Spec, cwd: str, overrides: dict[str, str], out: TextIO) -> None:
-        super().__init__(state, spec, cwd, overrides, out)
+    def __init__(
+        self, state: State, spec: Spec, cwd: str, overrides: dict[str, str], out: TextIO, cpu_nice: int = 0
+    ) -> None:
+        # The container's CPU weight is its --cpu-shares (resource_options), as on Kubernetes;
+        # ``cpu_nice`` is the local process's stand-in for it and is not used here.
+        super().__init__(state, spec, cwd, overrides, out, cpu_nice=0)
         self.env_overrides = {}
         self.internal_port = internal_port(spec)
         self.host = overrides.get("HOST") or LOOPBACK

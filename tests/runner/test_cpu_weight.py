@@ -20,9 +20,8 @@ from runner.cpu_weight import (
     lower_own_weight,
     nice_for_share,
     service_nice,
-    upstream_pipelines,
 )
-from runner.spec import load_specs
+from runner.spec import load_specs, upstream_pipelines
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 AUTOGROUP = Path("/proc/self/autogroup")

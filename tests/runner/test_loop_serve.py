@@ -19,6 +19,8 @@ import pytest
 from api.devtools.server import free_port
 from bench.loop import QUERY, Load, _get, expected_answer, made_from, wait_served
 from bench.pipeline import change_last_volume
+from runner.cpu_weight import service_nice
+from runner.spec import Spec
 from runner.state import State
 from tests.runner.conftest import Runner
 from tests.runner.live_loop import LiveLoop
@@ -27,6 +29,11 @@ from tests.runner.live_loop import LiveLoop
 FIRST_RUN = 600
 CHANGE = 600
 LOAD_CONNECTIONS = 4
+AUTOGROUP = Path("/proc/self/autogroup")
+
+
+def _specs(state: State) -> dict[str, Spec]:
+    return {record.name: record.spec for record in state.list_pipelines()}
 
 
 @pytest.fixture
@@ -59,7 +66,20 @@ def test_a_changed_csv_reaches_the_served_model_without_a_failed_request(
     first_raw = state.head("raw")
     assert first_raw
     first = wait_served(state, port, first_raw, FIRST_RUN)
-    loop.wait_for(rf"serve: started on train@{first['train_commit']} at http://127.0.0.1:{port}", 10)
+    started = loop.wait_for(
+        rf"serve: started on train@{first['train_commit']} at http://127.0.0.1:{port} "
+        r"\(pid (\d+), CPU weight of nice (\d+)",
+        10,
+    )
+    # serve requests 1 CPU, train 2: the service's session runs at half the jobs' weight
+    # (runner/cpu_weight.py, as Kubernetes turns CPU requests into cpu shares), workers included.
+    assert int(started.group(2)) == service_nice(state.pipeline("serve").spec, _specs(state)) == 3
+    if AUTOGROUP.exists():
+        gunicorn = [p for p in loop.descendants() if any("gunicorn" in part for part in p.cmdline())]
+        assert len(gunicorn) >= 2, "expected gunicorn's master and its workers"
+        for process in gunicorn:
+            group = Path(f"/proc/{process.pid}/autogroup").read_text()
+            assert group.strip().endswith("nice 3"), (process.cmdline(), group)
 
     changed = tmp_path / "A.csv"
     changed.write_text(change_last_volume((sample_dir / "stocks" / "A.csv").read_text()).text)
