@@ -12,7 +12,8 @@ from bench.commands import CommandFailed
 from bench.executor import ExecutorBench, missed_goals
 from bench.loop import LoopBenchFailed, has_service, measure_loop
 from bench.pipeline import REPO_ROOT, Bench, BenchConfig
-from bench.report import STAGES_HEADING, evaluate_goals, render_markdown, write_report
+from bench.report import STAGES_HEADING, evaluate_goals, render_markdown, write_readme_summary, write_report
+from bench.trash import empty_trash
 
 EXAMPLE = """examples:
   make bench                    # SCALE=1.0: ~26 M rows; writes docs/benchmarks.md
@@ -84,9 +85,15 @@ def main(argv: list[str] | None = None) -> int:
         except (LoopBenchFailed, CommandFailed) as e:
             print(f"bench: live loop: {e}", file=sys.stderr)
             results["loop"] = {"error": str(e)}
+    # Every deletion waits until here: on this machine's ext4 a file created within minutes of a
+    # large deletion pays for it (bench/trash.py), so deleting between the cases slowed the next one.
+    for parent in (work.parent, work, work / "executors"):
+        empty_trash(parent)
     results_file = work / "results.json"
     results_file.write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
     write_report(doc, results)
+    if args.scale == 1.0 and args.doc is None:
+        write_readme_summary(REPO_ROOT / "README.md", results)
     report = render_markdown(results)
     print("\n" + report[report.index(STAGES_HEADING) :], end="")
     missed = [g.name for g in evaluate_goals(results) if g.met is False] + missed_goals(results)

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.commands import CommandRun, python_module, run_measured
+from bench.trash import set_aside
 from runner.executors.docker_client import docker_problem
 
 #: The stages compared: those with thousands of datums, where per-datum costs show.
@@ -73,7 +74,7 @@ class ExecutorBench:
     def _one(self, executor: str, specs: Path) -> dict[str, Any]:
         """Both stages under ``executor`` from a fresh state, one ``run`` per stage (for its CPU)."""
         state = self.work_dir / f"pfs-{executor}"
-        shutil.rmtree(state, ignore_errors=True)
+        set_aside(state)  # deleted when make bench ends (bench/trash.py)
         self.echo(f"== executors: {executor}: put raw, run ingest, then features")
         self._runner(state, "put", "file", "-r", "raw@master:/", "-f", str(self.data_dir))
         cpu: dict[str, float | None] = {}
@@ -126,7 +127,7 @@ class ExecutorBench:
                 "files": len(runs["local"]["manifests"][stage]),
             }
         for run in runs.values():
-            shutil.rmtree(run["state"], ignore_errors=True)
+            set_aside(Path(run["state"]))  # deleted when make bench ends, after the live loop's case
         return result
 
 

@@ -18,7 +18,6 @@ import hashlib
 import http.client
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -32,6 +31,7 @@ from typing import Any
 from bench.pipeline import INCREMENTAL_CANDIDATES, REPO_ROOT, change_last_volume
 from bench.report import Goal
 from bench.sampler import ProcessTreeSampler
+from bench.trash import set_aside
 from runner.children import die_with_parent
 from runner.records import JobState
 from runner.spec import load_specs
@@ -246,7 +246,7 @@ def has_service(specs: Path) -> bool:
 def measure_loop(data_dir: Path, work_dir: Path, specs: Path, echo: Callable[[str], None]) -> dict[str, Any]:
     """Run the live-loop case; returns its numbers (``goals`` lists them against their limits)."""
     root = work_dir / "loop"
-    shutil.rmtree(root, ignore_errors=True)
+    set_aside(root)  # deleted when make bench ends (bench/trash.py)
     root.mkdir(parents=True)
     state_dir, port = root / "pfs", _free_port()
     state = State(state_dir)

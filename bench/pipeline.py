@@ -22,7 +22,7 @@ from typing import Any
 from bench.commands import CommandRun, python_module, run_measured
 from bench.inputs import csv_folder, parquet_folder
 from bench.machine import cpu_snapshot, machine_facts, other_cpu_use
-from bench.trash import empty_trash, set_aside
+from bench.trash import set_aside
 from tools.synth.generate import Progress, generate, summary_path
 
 log = logging.getLogger(__name__)
@@ -242,7 +242,7 @@ class Bench:
             return
         try:
             self.results["runner_datums"] = module.measure(
-                self.config.work_dir / "runner-datums", n_datums=8000
+                self.config.work_dir / "runner-datums", n_datums=8000, empty_after=False
             )
         except Exception as e:  # a failure there must not lose the rest of the results
             log.exception("bench.runner_datums failed")
@@ -253,9 +253,6 @@ class Bench:
         self.results["machine"] = machine_facts()
         self.results["dataset"] = self.dataset()
         self.first_run()
-        # The previous state goes now: after the measured pipeline run, and minutes before the
-        # runner benchmark and any next `make bench` create files again (bench/trash.py).
-        empty_trash(self.config.work_dir.parent)
         self.baselines()
         if self.results["run"]["returncode"] == 0:
             self.rerun_no_change()

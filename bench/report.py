@@ -461,6 +461,49 @@ def _incremental_section(results: dict) -> list[str]:
     ]
 
 
+#: The README's paragraph on the full-scale numbers, rewritten by ``make bench SCALE=1.0``.
+README_BEGIN = "<!-- BEGIN GENERATED BENCH: make bench SCALE=1.0 -->"
+README_END = "<!-- END GENERATED BENCH -->"
+
+
+def readme_summary(results: dict) -> str:
+    """The README's paragraph: the first run's stages, the incremental case and the live loop, from
+    the same run as docs/benchmarks.md."""
+    stages = {s["stage"]: s for s in results.get("stages", [])}
+    machine, others = results.get("machine", {}), results.get("others", {})
+    share = _fmt((others.get("share_of_machine") or 0) * 100, 0)
+    seconds = ", ".join(
+        f"{name} {_fmt(stages[name].get('seconds'), 1)} s"
+        for name in ("ingest", "features", "train")
+        if name in stages
+    )
+    text = (
+        f"On the full dataset (a generated one of the same size, `make bench SCALE=1.0`, "
+        f"{machine.get('date_utc')}, {machine.get('logical_cores', '?')} cores, {share} % of them used by "
+        f"other work: [docs/benchmarks.md](docs/benchmarks.md)) a first `run` took "
+        f"{_fmt(_get(results, 'run', 'seconds'), 0)} s: {seconds}"
+    )
+    if "evaluate" in stages:
+        text += (
+            f", then evaluate {_fmt(stages['evaluate'].get('seconds'), 1)} s, which does not delay the model"
+        )
+    inc = results.get("incremental") or {}
+    if inc.get("model_written_after") is not None:
+        text += (
+            f"; after one changed CSV the new model was written {_fmt(inc['model_written_after'], 1)} s "
+            "after `run` started"
+        )
+    loop = results.get("loop") or {}
+    if loop.get("first_run_s") is not None and loop.get("change_s") is not None:
+        text += (
+            f". Under `runner up` with 16 connections of load on the API: {_fmt(loop['first_run_s'], 1)} s "
+            f"from the put of the dataset to `/predict` answering from its model, "
+            f"{_fmt(loop['change_s'], 1)} s from one changed CSV to the new model answering, "
+            f"{loop.get('swap_failed_requests', '?')} failed requests during the swap"
+        )
+    return text + "."
+
+
 def write_report(path: Path, results: dict) -> None:
     """Write the report to ``path``, keeping the notes below NOTES_MARKER of an existing file."""
     path = Path(path)
@@ -474,3 +517,14 @@ def write_report(path: Path, results: dict) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(path)
+
+
+def write_readme_summary(readme: Path, results: dict) -> None:
+    """Replace the README's generated paragraph (between README_BEGIN and README_END) by this run's."""
+    from tools.docgen import replace_between
+
+    text = Path(readme).read_text(encoding="utf-8")
+    body = readme_summary(results) + "\n"
+    Path(readme).write_text(
+        replace_between(text, README_BEGIN, README_END, body, str(readme)), encoding="utf-8"
+    )

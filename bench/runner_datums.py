@@ -62,8 +62,11 @@ def _load() -> float | None:
     return None
 
 
-def measure(workdir: Path, n_datums: int = 8000) -> dict[str, Any]:
-    """Run the three measurements in ``workdir`` (emptied first); returns seconds and datums/s."""
+def measure(workdir: Path, n_datums: int = 8000, empty_after: bool = True) -> dict[str, Any]:
+    """Run the three measurements in ``workdir`` (emptied first); returns seconds and datums/s.
+
+    ``empty_after=False`` leaves the old files set aside for the caller to delete (``make bench``
+    deletes them after its last case: bench/trash.py)."""
     set_aside(workdir)  # deleted after the measurements (bench/trash.py says why)
     data, state = workdir / "data", workdir / "pfs"
     data.mkdir(parents=True)
@@ -104,7 +107,8 @@ def measure(workdir: Path, n_datums: int = 8000) -> dict[str, Any]:
         "goal_first_s": 20.0,
         "goal_nothing_changed_s": 3.0,
     }
-    empty_trash(workdir.parent)
+    if empty_after:
+        empty_trash(workdir.parent)
     return result
 
 

@@ -96,3 +96,35 @@ def test_incremental_goal_wants_exactly_one_datum():
     goals = {g.name: g for g in evaluate_goals(data)}
     assert goals["incremental: ingest datums reprocessed"].met is False
     assert goals["incremental: features datums reprocessed"].relation == "="
+
+
+def test_the_readme_paragraph_is_written_from_the_run_between_its_markers(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from bench.report import README_BEGIN, README_END, readme_summary, write_readme_summary
+
+    run = results()
+    run["machine"]["date_utc"] = "2026-12-01 20:14 UTC"
+    run["loop"] = {"first_run_s": 44.9, "change_s": 19.5, "swap_failed_requests": 0}
+    readme = tmp_path / "README.md"
+    readme.write_text(f"before\n\n{README_BEGIN}\nold numbers\n{README_END}\n\nafter\n")
+    write_readme_summary(readme, run)
+    text = readme.read_text()
+    assert "old numbers" not in text and text.startswith("before\n") and text.endswith("\nafter\n")
+    paragraph = readme_summary(run)
+    assert paragraph in text and "2026-12-01 20:14 UTC, 2 cores" in paragraph
+    assert "ingest 30.0 s, features 40.0 s" in paragraph
+    assert "44.9 s from the put of the dataset" in paragraph and "19.5 s from one changed CSV" in paragraph
+
+
+def test_the_readme_and_docs_benchmarks_come_from_the_same_run() -> None:
+    """The README's generated paragraph names the date of the run docs/benchmarks.md was written from."""
+    import re
+    from pathlib import Path
+
+    from bench.report import README_BEGIN, README_END
+
+    root = Path(__file__).resolve().parents[2]
+    readme = (root / "README.md").read_text()
+    paragraph = readme.split(README_BEGIN, 1)[1].split(README_END, 1)[0]
+    written = re.search(r"on (\d{4}-\d\d-\d\d \d\d:\d\d UTC);", (root / "docs" / "benchmarks.md").read_text())
+    assert written is not None
+    assert f"`make bench SCALE=1.0`, {written.group(1)}," in paragraph
