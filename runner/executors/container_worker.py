@@ -5,11 +5,14 @@ the runner's package mounted read-only and the worker's staging folder mounted a
 reads a :class:`Start` (the job's ``JobConfig``), then one :class:`Run` per datum, and answers each
 with a :class:`Done`; it runs each datum through ``runner.workers.execute`` exactly as a local
 worker does (warm for ``python3 -m module``, else a subprocess) but with the image's Python, files,
-user and environment, ``/pfs`` being the real path. It stops when its stdin closes (the runner's
+user and environment, ``/pfs`` being the real path. It stops when the channel closes (the runner's
 worker stopped or died).
 
-The protocol owns the container's stdin and stdout; a datum's fds 1 and 2 go to its log, and
-anything else written to fd 1 lands on stderr (the docker client's stderr, kept by the runner).
+The channel is a Unix socket the runner listens on, in a folder mounted into the container
+(``CHANNEL_ENV`` names it), so the messages go from process to process through the kernel and not
+through the docker daemon's stdio attach (measured in docs/running.md, "The channel"). Without the variable the protocol runs over stdin and stdout.
+A datum's fds 1 and 2 go to its log, and anything else written to fd 1 lands on stderr (the
+docker client's stderr, kept by the runner).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import signal
+import socket
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -30,6 +34,8 @@ from runner.workers import JobConfig, Task, execute
 
 #: Where the runner's worker staging folder is mounted: the cmd's /pfs, unchanged.
 PFS_ROOT = "/pfs"
+#: The variable naming the Unix socket (in a folder the runner mounts) the protocol runs over.
+CHANNEL_ENV = "STOCKPIPE_CHANNEL"
 
 
 @dataclass(frozen=True)
@@ -132,11 +138,21 @@ def serve(requests: BinaryIO, answers: BinaryIO) -> int:
         frames.send(answers, _run(config, message, log, warm, start.runner_uid))
 
 
+def _channel() -> tuple[BinaryIO, BinaryIO]:
+    """The protocol's two streams: the runner's socket when it names one (``CHANNEL_ENV``), else the
+    container's stdin and stdout."""
+    path = os.environ.pop(CHANNEL_ENV, "")
+    if path:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.connect(path)
+        return sock.makefile("rb", buffering=0), sock.makefile("wb")
+    return os.fdopen(os.dup(0), "rb", buffering=0), os.fdopen(os.dup(1), "wb")
+
+
 def main() -> int:
-    """The container's entry: take stdin/stdout for the protocol, keep datums off them."""
+    """The container's entry: take the channel for the protocol, keep datums off stdin and stdout."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the runner decides what Ctrl-C stops
-    requests = os.fdopen(os.dup(0), "rb", buffering=0)
-    answers = os.fdopen(os.dup(1), "wb")
+    requests, answers = _channel()
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.close(devnull)

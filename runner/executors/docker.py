@@ -6,8 +6,9 @@ once (one line naming what is missing), and the spec's resources become ``docker
 (``resources.py``). Per worker process (:class:`ContainerRunner`): one long-lived container,
 started at the worker's first datum::
 
-    docker run -i --rm --mount <worker staging>/pfs:/pfs --mount runner/:/opt/stockpipe-runner/runner:ro
-        <resources> <image> python3 -c <start the container worker>
+    docker run --rm --mount <worker staging>/pfs:/pfs --mount runner/:/opt/stockpipe-runner/runner:ro
+        --mount <channel folder>:/opt/stockpipe-channel <resources> <image>
+        python3 -c <start the container worker>
 
 This is how a Pachyderm worker pod runs (src/server/pps/server/worker_rc.go): the user container
 is the pipeline's image, its command the worker binary (copied in by an init container, under
@@ -15,7 +16,8 @@ dumb-init), which runs every datum of the pod in that one container; ``/pfs`` is
 spec's requests and limits are the user container's, and it runs as the image's USER (a numeric
 ``transform.user`` instead, as here). So the container runs as the image's own user in the
 image's working directory, with the image's environment, and serves the worker's datums one after
-another (``container_worker.py``, over its stdin and stdout), so a job of 8,049 datums costs one
+another (``container_worker.py``, over a Unix socket the worker listens on in the mounted channel
+folder: not through the daemon's stdio attach), so a job of 8,049 datums costs one
 container start per worker, not per datum. Staging (hard links from the object store) and
 collecting the outputs stay on the runner's side, in the worker folder the container sees at
 ``/pfs``: the cmd's ``/pfs/<input>`` and ``/pfs/out`` are the real paths, and the object store
@@ -31,14 +33,17 @@ import contextlib
 import logging
 import os
 import shutil
+import socket
 import subprocess
+import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 from runner.datum_log import DatumLog
 from runner.executors import frames
-from runner.executors.container_worker import Done, Hello, Run, Start
+from runner.executors.container_worker import CHANNEL_ENV, Done, Hello, Run, Start
 from runner.executors.docker_client import (
     DOCKER,
     ImageFacts,
@@ -63,6 +68,11 @@ CONTAINER_COMMAND = (
     f"import sys; sys.path.insert(0, {CONTAINER_RUNNER_ROOT!r}); "
     "from runner.executors.container_worker import main; sys.exit(main())",
 )
+#: Where a container sees the folder of its channel's socket, and the socket's name in it.
+CONTAINER_CHANNEL = "/opt/stockpipe-channel"
+CHANNEL_SOCKET = "worker.sock"
+#: Seconds a container has to connect to its channel after ``docker run`` (an image start).
+CONNECT_TIMEOUT = 300.0
 #: Labels of every datum container, for ``docker ps --filter label=...``.
 JOB_LABEL = "stockpipe.job"
 PIPELINE_LABEL = "stockpipe.pipeline"
@@ -93,12 +103,12 @@ class ContainerPlan:
     #: ``--env`` options of the runner's own environment that a local datum would inherit too
     env: tuple[str, ...] = ()
 
-    def command(self, name: str, pfs: Path) -> list[str]:
-        """The ``docker run`` of one worker's container, its staging folder ``pfs`` at /pfs."""
+    def command(self, name: str, pfs: Path, channel: Path) -> list[str]:
+        """The ``docker run`` of one worker's container, its staging folder ``pfs`` at /pfs and the
+        folder of its channel's socket (``channel``) at ``CONTAINER_CHANNEL``."""
         return [
             DOCKER,
             "run",
-            "-i",
             "--rm",
             "--init",  # a minimal init as PID 1, as the worker pod's dumb-init
             "--sig-proxy=false",
@@ -110,6 +120,9 @@ class ContainerPlan:
             f"{PIPELINE_LABEL}={self.pipeline}",
             *bind(pfs, "/pfs"),
             *bind(self.runner_package, f"{CONTAINER_RUNNER_ROOT}/runner", read_only=True),
+            *bind(channel, CONTAINER_CHANNEL),
+            "--env",
+            f"{CHANNEL_ENV}={CONTAINER_CHANNEL}/{CHANNEL_SOCKET}",
             *self.resources,
             *self.user,
             *self.env,
@@ -172,6 +185,11 @@ class ContainerRunner:
         self.stderr: IO[bytes] | None = None
         self.hello: Hello | None = None
         self.starts = 0
+        #: the channel: the socket's folder, the connection and its two streams
+        self.channel: Path | None = None
+        self.conn: socket.socket | None = None
+        self.requests: IO[bytes] | None = None
+        self.answers: IO[bytes] | None = None
 
     @property
     def name(self) -> str:
@@ -180,18 +198,47 @@ class ContainerRunner:
     def _start(self, config: JobConfig) -> Hello:
         self.starts += 1
         self.stderr = open(self.stderr_path, "ab")  # noqa: SIM115 (open for the container's life)
-        self.proc = subprocess.Popen(
-            self.plan.command(self.name, self.stager.pfs),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self.stderr,
-        )
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        frames.send(self.proc.stdin, Start(config, os.geteuid()))
-        hello = frames.receive(self.proc.stdout)
+        # A short path of its own: a socket's path is limited to 107 bytes, and the staging
+        # folder's can be longer.
+        self.channel = Path(tempfile.mkdtemp(prefix="stockpipe-channel-"))
+        os.chmod(self.channel, 0o755)
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            path = self.channel / CHANNEL_SOCKET
+            listener.bind(str(path))
+            os.chmod(path, 0o777)  # the image's user connects to it
+            listener.listen(1)
+            self.proc = subprocess.Popen(
+                self.plan.command(self.name, self.stager.pfs, self.channel),
+                stdin=subprocess.DEVNULL,
+                stdout=self.stderr,
+                stderr=self.stderr,
+            )
+            self.conn = self._accept(listener)
+        finally:
+            listener.close()
+        self.requests, self.answers = self.conn.makefile("wb"), self.conn.makefile("rb")
+        frames.send(self.requests, Start(config, os.geteuid()))
+        hello = frames.receive(self.answers)
         if not isinstance(hello, Hello):
             raise frames.ChannelClosed(f"unexpected first answer {type(hello).__name__}")
         return hello
+
+    def _accept(self, listener: socket.socket) -> socket.socket:
+        """The container's connection, or ChannelClosed when it exits (or never connects) first."""
+        assert self.proc is not None
+        listener.settimeout(0.2)
+        deadline = time.monotonic() + CONNECT_TIMEOUT
+        while time.monotonic() < deadline:
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                if self.proc.poll() is not None:
+                    raise frames.ChannelClosed("the container exited before it connected") from None
+                continue
+            conn.settimeout(None)
+            return conn
+        raise frames.ChannelClosed(f"the container did not connect within {CONNECT_TIMEOUT:g} s")
 
     def _exit_reason(self) -> str:
         code = self._stop()
@@ -214,11 +261,11 @@ class ContainerRunner:
                     f"({self._exit_reason() or exc})\n"
                 )
                 return False
-        assert self.proc is not None and self.proc.stdin is not None and self.proc.stdout is not None
+        assert self.proc is not None and self.requests is not None and self.answers is not None
         os.chmod(self.stager.out, 0o777)  # the image's user writes /pfs/out
         try:
-            frames.send(self.proc.stdin, Run(task, options))
-            done = frames.receive(self.proc.stdout)
+            frames.send(self.requests, Run(task, options))
+            done = frames.receive(self.answers)
         except (frames.ChannelClosed, OSError):
             log.begin()
             log.write(
@@ -240,21 +287,24 @@ class ContainerRunner:
         return done.ok
 
     def _stop(self) -> int | None:
-        """Close the container's stdin (it exits), wait, kill if needed; returns its exit status."""
+        """Close the channel (the container exits), wait, kill if needed; returns its exit status."""
         proc, self.proc = self.proc, None
+        for stream in (self.requests, self.answers, self.conn):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
+        self.requests = self.answers = self.conn = None
+        if self.channel is not None:
+            shutil.rmtree(self.channel, ignore_errors=True)
+            self.channel = None
         if proc is None:
             return None
-        if proc.stdin is not None:
-            with contextlib.suppress(OSError):
-                proc.stdin.close()
         try:
             code = proc.wait(timeout=STOP_TIMEOUT)
         except subprocess.TimeoutExpired:
             subprocess.run([DOCKER, "rm", "-f", self.name], capture_output=True, timeout=60, check=False)
             proc.kill()
             code = proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
         if self.stderr is not None:
             self.stderr.close()
             self.stderr = None

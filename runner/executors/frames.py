@@ -1,7 +1,8 @@
 """Messages between the runner's worker and its container: a 4-byte big-endian length, then a pickle.
 
 Both ends are the runner's own code (``docker.py`` on the host, ``container_worker.py`` in the
-container), over the container's stdin and stdout, so pickle carries the runner's dataclasses.
+container), over the worker's Unix socket (or the container's stdin and stdout), so pickle carries
+the runner's dataclasses.
 """
 
 from __future__ import annotations

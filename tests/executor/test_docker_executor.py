@@ -128,6 +128,22 @@ def test_each_worker_is_one_warm_container(sample_runs: SampleRuns) -> None:
         assert 1 <= len(containers) <= 2, f"{pipeline}: {len(containers)} containers for {datums} datums"
 
 
+def test_the_datum_messages_go_over_a_mounted_socket_not_dockers_stdio(tmp_path: Path) -> None:
+    """The worker's container gets no stdin from the runner (no ``-i``): its messages go over a Unix
+    socket in a mounted folder, process to process, not through the daemon's attach stream (which
+    cost 4.9 CPU s of dockerd and 27.6 s against 17.2 s for 8,049 small ingest datums)."""
+    from runner.executors.container_worker import CHANNEL_ENV
+    from runner.executors.docker import CHANNEL_SOCKET, CONTAINER_CHANNEL, ContainerPlan
+    from runner.executors.docker_client import ImageFacts
+
+    plan = ContainerPlan(ImageFacts("stockpipe/ingest:0.1.0", "1000", "/"), "ingest", "j" * 32, ())
+    command = plan.command("name", tmp_path / "pfs", tmp_path / "channel")
+    assert "-i" not in command and "--interactive" not in command
+    channel = os.path.realpath(tmp_path / "channel")
+    assert f"type=bind,source={channel},target={CONTAINER_CHANNEL}" in command
+    assert f"{CHANNEL_ENV}={CONTAINER_CHANNEL}/{CHANNEL_SOCKET}" in command
+
+
 @needs_docker()
 @pytest.mark.slow
 def test_any_spec_runs_in_its_image_with_cmd_stdin_env_and_resources(
