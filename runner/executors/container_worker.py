@@ -10,9 +10,9 @@ worker stopped or died).
 
 The channel is a Unix socket the runner listens on, in a folder mounted into the container
 (``CHANNEL_ENV`` names it), so the messages go from process to process through the kernel and not
-through the docker daemon's stdio attach (measured in docs/running.md, "The channel"). Without the variable the protocol runs over stdin and stdout.
-A datum's fds 1 and 2 go to its log, and anything else written to fd 1 lands on stderr (the
-docker client's stderr, kept by the runner).
+through the docker daemon's stdio attach (measured in docs/running.md, "The channel"). Without
+the variable the protocol runs over stdin and stdout. A datum's fds 1 and 2 go to its log, and
+anything else written to fd 1 lands on stderr (the docker client's stderr, kept by the runner).
 """
 
 from __future__ import annotations
