@@ -32,7 +32,7 @@ import pandas as pd
 import pytest
 
 from api.devtools.server import free_port
-from bench.loop import QUERY, Load, _get, expected_answer, made_from, wait_served
+from bench.loop import wait_served
 from bench.pipeline import change_last_volume
 from runner.executors.docker import JOB_LABEL, DockerExecutor
 from runner.executors.service import SERVICE_LABEL, STATE_LABEL, service_container_name
@@ -42,7 +42,7 @@ from runner.state import State
 from tests.conftest import REPO_ROOT, SAMPLE_DIR
 from tests.executor.conftest import SampleRuns, copy_specs, needs_docker, run_runner
 from tests.runner.helpers import runner_argv
-from tests.runner.live_loop import LiveLoop
+from tests.runner.live_loop import LiveLoop, swap_under_load
 
 pytestmark = [needs_docker(), pytest.mark.slow]
 #: Generous bounds (containers on a busy 2-core machine); speed is measured in `make bench`.
@@ -138,26 +138,12 @@ def test_up_serves_from_the_container_and_swaps_models_without_a_failed_request(
 
     changed = tmp_path / "A.csv"
     changed.write_text(change_last_volume((SAMPLE_DIR / "stocks" / "A.csv").read_text()).text)
-    load = Load(port, connections=LOAD_CONNECTIONS).start()
-    try:
-        put = run_runner(docker_loop.state, "put", "file", "raw@master:/stocks/A.csv", "-f", str(changed))
-        assert put.code == 0, put.err
-        new_raw = state.head("raw")
-        assert new_raw and new_raw != first_raw
-        second = wait_served(state, port, new_raw, CHANGE)
-        _get(port, "/healthz")  # one more round trip after the swap, on the new workers
-    finally:
-        load.stop()
-    assert second["train_commit"] != first["train_commit"]
-    assert made_from(state, "train", second["train_commit"], "raw", new_raw)
-    loop.wait_for(rf"serve: reloading on train@{second['train_commit']} \(graceful: SIGHUP\)", 10)
-    assert "serve: started" not in loop.output().split("serve: reloading")[1], "restarted instead of reloaded"
-    status, body = _get(port, QUERY)
-    assert (status, int(body)) == (200, expected_answer(state.tree("train", second["train_commit"])))
-    assert load.failures == [], (
-        f"{len(load.failures)} of {load.ok + len(load.failures)} failed: {load.failures[:3]}"
-    )
-    assert load.ok > 0
+
+    def put() -> None:
+        done = run_runner(docker_loop.state, "put", "file", "raw@master:/stocks/A.csv", "-f", str(changed))
+        assert done.code == 0, done.err
+
+    swap_under_load(loop, state, port, first, put, CHANGE, LOAD_CONNECTIONS)
 
 
 def test_sigterm_leaves_no_container_and_the_next_start_resumes(docker_loop: DockerLoop) -> None:

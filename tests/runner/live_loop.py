@@ -7,11 +7,15 @@ import re
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import psutil
 
+from bench.loop import QUERY, Load, _get, expected_answer, made_from, wait_served
 from runner.children import die_with_parent
+from runner.state import State
 from tests.runner.helpers import runner_argv
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -80,3 +84,39 @@ class LiveLoop:
             self.process.kill()
             self.process.wait()
         self._log_fh.close()
+
+
+def swap_under_load(
+    loop: LiveLoop,
+    state: State,
+    port: int,
+    first: dict[str, Any],
+    put: Callable[[], None],
+    timeout: float,
+    connections: int,
+) -> dict[str, Any]:
+    """``put`` a changed raw file while ``connections`` clients load the API, wait until the model
+    made from the new raw commit is served, and check the swap: a new train commit made from that
+    raw commit, a graceful reload (not a restart), ``/predict`` answering what the new model
+    predicts, and not one failed request. Returns what ``wait_served`` returned for it."""
+    first_raw = state.head("raw")
+    load = Load(port, connections=connections).start()
+    try:
+        put()
+        new_raw = state.head("raw")
+        assert new_raw and new_raw != first_raw
+        second = wait_served(state, port, new_raw, timeout)
+        _get(port, "/healthz")  # one more round trip after the swap, on the new workers
+    finally:
+        load.stop()
+    assert second["train_commit"] != first["train_commit"]
+    assert made_from(state, "train", second["train_commit"], "raw", new_raw)
+    loop.wait_for(rf"serve: reloading on train@{second['train_commit']} \(graceful: SIGHUP\)", 10)
+    assert "serve: started" not in loop.output().split("serve: reloading")[1], "restarted instead of reloaded"
+    status, body = _get(port, QUERY)
+    assert (status, int(body)) == (200, expected_answer(state.tree("train", second["train_commit"])))
+    assert load.failures == [], (
+        f"{len(load.failures)} of {load.ok + len(load.failures)} failed: {load.failures[:3]}"
+    )
+    assert load.ok > 0
+    return second

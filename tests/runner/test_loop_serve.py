@@ -17,13 +17,13 @@ from pathlib import Path
 import pytest
 
 from api.devtools.server import free_port
-from bench.loop import QUERY, Load, _get, expected_answer, made_from, wait_served
+from bench.loop import wait_served
 from bench.pipeline import change_last_volume
 from runner.cpu_weight import service_nice
 from runner.spec import Spec
 from runner.state import State
 from tests.runner.conftest import Runner
-from tests.runner.live_loop import LiveLoop
+from tests.runner.live_loop import LiveLoop, swap_under_load
 
 #: Generous bounds: the bundled sample's run takes ~11 s on a quiet machine, minutes on a busy one.
 FIRST_RUN = 600
@@ -83,25 +83,15 @@ def test_a_changed_csv_reaches_the_served_model_without_a_failed_request(
 
     changed = tmp_path / "A.csv"
     changed.write_text(change_last_volume((sample_dir / "stocks" / "A.csv").read_text()).text)
-    load = Load(port, connections=LOAD_CONNECTIONS).start()
-    try:
-        runner("put", "file", "raw@master:/stocks/A.csv", "-f", str(changed))
-        new_raw = state.head("raw")
-        assert new_raw and new_raw != first_raw
-        second = wait_served(state, port, new_raw, CHANGE)
-        _get(port, "/healthz")  # one more round trip after the swap, on the new workers
-    finally:
-        load.stop()
-    assert second["train_commit"] != first["train_commit"]
-    assert made_from(state, "train", second["train_commit"], "raw", new_raw)
-    loop.wait_for(rf"serve: reloading on train@{second['train_commit']} \(graceful: SIGHUP\)", 10)
-    assert "serve: started" not in loop.output().split("serve: reloading")[1], "restarted instead of reloaded"
-    status, body = _get(port, QUERY)
-    assert (status, int(body)) == (200, expected_answer(state.tree("train", second["train_commit"])))
-    assert load.failures == [], (
-        f"{len(load.failures)} of {load.ok + len(load.failures)} failed: {load.failures[:3]}"
+    swap_under_load(
+        loop,
+        state,
+        port,
+        first,
+        lambda: runner("put", "file", "raw@master:/stocks/A.csv", "-f", str(changed)),
+        CHANGE,
+        LOAD_CONNECTIONS,
     )
-    assert load.ok > 0
 
     _code, survivors = loop.stop(signal.SIGINT, group=True)  # Ctrl-C at the terminal of `make up`
     assert "runner up: stopped (SIGINT)" in loop.output()
