@@ -113,8 +113,9 @@ def training_data_from_table(
     arrays = {name: table.column(name) for name in names}
     dates = table.column(DATE_COLUMN) if DATE_COLUMN in table.column_names else None
     del table  # the caller holds no reference either: each column is freed once filtered
-    valid = functools.reduce(pc.and_, (arrays[name].is_valid() for name in names))
-    if not pc.all(valid).as_py():
+    # null_count is kept per chunk: no pass over the rows when the scan already dropped the nulls
+    if any(arrays[name].null_count for name in names):
+        valid = functools.reduce(pc.and_, (arrays[name].is_valid() for name in names))
         arrays = {name: pc.filter(array, valid) for name, array in arrays.items()}
         dates = None if dates is None else pc.filter(dates, valid)
     kept = len(arrays[TARGET_COLUMN])
