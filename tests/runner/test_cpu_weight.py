@@ -101,8 +101,11 @@ def test_a_new_session_gets_the_weight_and_its_children_inherit_it() -> None:
     )
     group, nice = child.stdout.split("nice ")[1].split()
     assert group == "3" and int(nice) >= 3
-    own_group = AUTOGROUP.read_text().split()[0]
-    assert own_group not in child.stdout  # the test's own session keeps its weight
+    # The test's own session keeps its weight. A process in the boot session's group (as CI's
+    # `make test` is, started from init) reads an empty file: kernel/sched/autogroup.c,
+    # proc_sched_autogroup_show_task, prints nothing for the default group, which is no autogroup.
+    own = AUTOGROUP.read_text().split()
+    assert (not own) or own[0] not in child.stdout
 
 
 def test_nice_zero_changes_nothing() -> None:
