@@ -22,7 +22,7 @@ from stages.train.models import (
     single_row_latency_us,
     training_sample,
 )
-from stages.train.splits import Split, random_split
+from stages.train.splits import RANDOM_SPLIT_SEED, PermutationDraws, Split, random_split
 
 log = logging.getLogger(__name__)
 
@@ -91,8 +91,14 @@ def fit_and_score(
     return ServedModel(fit=fit, split=split, train_rows=rows, metrics=metrics)
 
 
-def fit_served_model(data: TrainingData, config: BoosterConfig, score_rows: int = SCORE_ROWS) -> ServedModel:
-    """The served model: the booster fit on the random 80/20 split's training rows (a sample)."""
-    split = random_split(data.rows, score_rows, seed=42)
+def fit_served_model(
+    data: TrainingData,
+    config: BoosterConfig,
+    score_rows: int = SCORE_ROWS,
+    draws: PermutationDraws | None = None,
+) -> ServedModel:
+    """The served model: the booster fit on the random 80/20 split's training rows (a sample);
+    ``draws`` may hold the split's permutation, drawn while the data was read."""
+    split = random_split(data.rows, score_rows, seed=RANDOM_SPLIT_SEED, draws=draws)
     log.info("%s: %s", split.name, split.describe())
     return fit_and_score(data, split, config)

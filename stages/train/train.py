@@ -32,6 +32,7 @@ from stages.common.stage_log import logging_into
 from stages.train.dataset import TrainingData, TrainInputError, load_training_data
 from stages.train.fit import SCORE_ROWS, ServedModel, fit_served_model
 from stages.train.models import CHOSEN, BoosterConfig
+from stages.train.splits import RANDOM_SPLIT_SEED, PermutationDraws
 
 log = logging.getLogger("train")
 
@@ -174,9 +175,12 @@ def run(args: argparse.Namespace) -> None:
         args.out,
         pool,
     )
-    data = load_training_data(args.features, with_dates=False)
+    draws = PermutationDraws()  # the split's permutation, drawn while the read converts
+    data = load_training_data(
+        args.features, with_dates=False, on_row_count=lambda rows: draws.start(rows, RANDOM_SPLIT_SEED)
+    )
     read_seconds = time.perf_counter() - started
-    model = fit_served_model(data, config, args.score_rows)
+    model = fit_served_model(data, config, args.score_rows, draws)
     metrics = train_metrics(data, model, args.score_rows)
     del data
     metadata = model_metadata(model, config, input_commit)

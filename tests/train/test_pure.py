@@ -21,7 +21,15 @@ from stages.train.models import (
     regression_scores,
     training_sample,
 )
-from stages.train.splits import random_split, score_rows, shuffled_split, time_cutoff, time_split
+from stages.train.splits import (
+    PermutationDraws,
+    draw_permutation,
+    random_split,
+    score_rows,
+    shuffled_split,
+    time_cutoff,
+    time_split,
+)
 from tests.train.synthetic_features import synthetic_features_table
 
 
@@ -67,6 +75,53 @@ def test_without_dates_the_same_rows_are_kept_in_the_same_order(synthetic: pa.Ta
     assert without.day is None
     assert np.array_equal(without.features, with_dates.features)
     assert np.array_equal(without.target, with_dates.target)
+
+
+def test_conversion_over_many_chunks_equals_a_whole_column_cast(synthetic: pa.Table) -> None:
+    """The columns are copied chunk by chunk into the arrays (as the scan returns one chunk per file
+    batch); the result is that of casting each whole column, rows with a non-finite value dropped."""
+    chunked = pa.Table.from_batches(synthetic.to_batches(max_chunksize=257))
+    assert chunked.column("Volume").num_chunks > 20
+    data = training_data_from_table(chunked)
+    whole = synthetic.filter(pa.compute.is_valid(synthetic.column("vol_moving_avg")))
+    expected_target = whole.column("Volume").to_numpy().astype(np.float64)
+    assert np.array_equal(data.target, expected_target)
+    assert np.array_equal(data.features[:, 1], whole.column("adj_close_rolling_med").to_numpy())
+    # one infinite feature value: that row goes, the others stay, in order
+    values = synthetic.column("vol_moving_avg").to_numpy(zero_copy_only=False).copy()
+    at = int(np.flatnonzero(np.isfinite(values))[5])
+    values[at] = np.inf
+    with_inf = synthetic.set_column(
+        synthetic.schema.get_field_index("vol_moving_avg"),
+        "vol_moving_avg",
+        pa.array(values, mask=~np.isfinite(values) & ~np.isinf(values)),
+    )
+    dropped = training_data_from_table(with_inf)
+    assert dropped.rows == data.rows - 1
+    assert np.isfinite(dropped.features).all()
+
+
+def test_a_column_that_holds_no_numbers_is_named(synthetic: pa.Table) -> None:
+    text = synthetic.set_column(
+        synthetic.schema.get_field_index("Volume"),
+        "Volume",
+        pa.array(["1"] * synthetic.num_rows),
+    )
+    with pytest.raises(TrainInputError, match="src: column Volume holds string, not numbers"):
+        training_data_from_table(text, source="src")
+
+
+def test_a_permutation_drawn_ahead_is_the_one_drawn_in_place() -> None:
+    draws = PermutationDraws()
+    draws.start(10_000, 42)
+    assert np.array_equal(draws.get(10_000, 42), np.random.RandomState(42).permutation(10_000))
+    # once taken it is gone; another count or seed is drawn in place
+    assert np.array_equal(draws.get(10_000, 42), draw_permutation(10_000, 42))
+    draws.start(500, 7)
+    assert np.array_equal(draws.get(501, 7), draw_permutation(501, 7))
+    train, test = shuffled_split(500, 0.2, 7, draws)
+    expected_train, expected_test = shuffled_split(500, 0.2, 7)
+    assert np.array_equal(train, expected_train) and np.array_equal(test, expected_test)
 
 
 def test_random_split_is_the_tasks_train_test_split() -> None:
