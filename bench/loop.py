@@ -21,13 +21,13 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.load import Load
 from bench.pipeline import INCREMENTAL_CANDIDATES, REPO_ROOT, change_last_volume
 from bench.report import Goal
 from bench.sampler import ProcessTreeSampler
@@ -59,47 +59,6 @@ def _get(port: int, path: str, timeout: float = 5.0) -> tuple[int, bytes]:
         return response.status, response.read()
     finally:
         conn.close()
-
-
-@dataclass
-class Load:
-    """``connections`` clients sending GET /predict one at a time on loopback until stopped."""
-
-    port: int
-    connections: int = LOAD_CONNECTIONS
-    ok: int = 0
-    failures: list[str] = field(default_factory=list)
-    slowest: float = 0.0
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-    _threads: list[threading.Thread] = field(default_factory=list)
-
-    def _client(self) -> None:
-        while not self._stop.is_set():
-            started = time.perf_counter()
-            try:
-                status, body = _get(self.port, QUERY, timeout=60)
-                problem = None if status == 200 else f"HTTP {status}: {body[:200]!r}"
-            except OSError as exc:  # refused, reset, timed out
-                problem = f"{type(exc).__name__}: {exc}"
-            took = time.perf_counter() - started
-            with self._lock:
-                self.slowest = max(self.slowest, took)
-                if problem is None:
-                    self.ok += 1
-                else:
-                    self.failures.append(problem)
-
-    def start(self) -> Load:
-        self._threads = [threading.Thread(target=self._client, daemon=True) for _ in range(self.connections)]
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=90)
 
 
 def made_from(state: State, repo: str, commit: str, source_repo: str, source_commit: str) -> bool:
@@ -295,7 +254,7 @@ def measure_loop(data_dir: Path, work_dir: Path, specs: Path, echo: Callable[[st
         changed = root / Path(symbol).name
         changed.write_text(change.text, encoding="utf-8")
         result["changed_file"], result["change"] = symbol, change.description
-        load = Load(port).start()
+        load = Load(port, QUERY, LOAD_CONNECTIONS).start()
         time.sleep(1.0)  # the load is on before the put
         result["running_at_change"] = _running_jobs(state)
         echo(

@@ -13,7 +13,8 @@ from typing import Any
 
 import psutil
 
-from bench.loop import QUERY, Load, _get, expected_answer, made_from, wait_served
+from bench.load import Load
+from bench.loop import QUERY, _get, expected_answer, made_from, wait_served
 from runner.children import die_with_parent
 from runner.state import State
 from tests.runner.helpers import runner_argv
@@ -100,7 +101,7 @@ def swap_under_load(
     raw commit, a graceful reload (not a restart), ``/predict`` answering what the new model
     predicts, and not one failed request. Returns what ``wait_served`` returned for it."""
     first_raw = state.head("raw")
-    load = Load(port, connections=connections).start()
+    load = Load(port, QUERY, connections).start()
     try:
         put()
         new_raw = state.head("raw")
