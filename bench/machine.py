@@ -33,6 +33,31 @@ def machine_facts() -> dict:
     }
 
 
+#: Steps of the speed probe's pure-Python loop, and bytes of its fresh-memory probe.
+PROBE_LOOP_STEPS = 10_000_000
+PROBE_MEMORY_BYTES = 512 * 2**20
+
+
+def speed_probe() -> dict:
+    """Seconds of two fixed pieces of work, so that runs on the same machine at different times
+    can be compared: a pure-Python loop (the interpreter's speed) and writing ``PROBE_MEMORY_BYTES``
+    of memory just taken from the system (page faults; on a virtual machine the host's own faults
+    too). This machine's speed changed by about 2x within one day for the same code
+    (docs/benchmarks.md, notes): the probes say which kind of day a run had."""
+    started = time.perf_counter()
+    total = 0
+    for step in range(PROBE_LOOP_STEPS):
+        total += step
+    loop_s = time.perf_counter() - started
+    started = time.perf_counter()
+    block = bytearray(PROBE_MEMORY_BYTES)  # calloc'd: the pages are touched by the writes below
+    for at in range(0, PROBE_MEMORY_BYTES, 4096):
+        block[at] = 1
+    touch_s = time.perf_counter() - started
+    del block
+    return {"python_loop_s": round(loop_s, 3), "fresh_memory_s": round(touch_s, 3)}
+
+
 @dataclass(frozen=True)
 class CpuSnapshot:
     """CPU seconds used so far by every process, by pid, with a short name."""

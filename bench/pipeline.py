@@ -21,7 +21,7 @@ from typing import Any
 
 from bench.commands import CommandRun, python_module, run_measured
 from bench.inputs import csv_folder, parquet_folder
-from bench.machine import cpu_snapshot, machine_facts, other_cpu_use
+from bench.machine import cpu_snapshot, machine_facts, other_cpu_use, speed_probe
 from bench.trash import set_aside
 from tools.synth.generate import Progress, generate, summary_path
 
@@ -250,7 +250,7 @@ class Bench:
 
     def run(self) -> dict[str, Any]:
         before = cpu_snapshot()
-        self.results["machine"] = machine_facts()
+        self.results["machine"] = {**machine_facts(), "speed_probe": speed_probe()}
         self.results["dataset"] = self.dataset()
         self.first_run()
         self.baselines()

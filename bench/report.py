@@ -132,6 +132,17 @@ def _fmt(value: float | None, digits: int = 1) -> str:
     return f"{value:,.{digits}f}"
 
 
+def _speed_probe(probe: dict) -> str:
+    """The Machine table's line for ``bench.machine.speed_probe``'s numbers."""
+    if not probe:
+        return "n/a"
+    return (
+        f"{_fmt(probe.get('python_loop_s'), 2)} s for a 10 M-step Python loop, "
+        f"{_fmt(probe.get('fresh_memory_s'), 2)} s to write 512 MiB of memory just taken from the system "
+        "(bench/machine.py: compare runs of different days by these)"
+    )
+
+
 def table(header: Sequence[str], rows: Iterable[Sequence[Any]], align: str = "") -> str:
     """A Markdown table; ``align`` has one letter per column, l or r (default: l then r...)."""
     align = align or "l" + "r" * (len(header) - 1)
@@ -247,6 +258,7 @@ def render_markdown(results: dict) -> str:
                     ", ".join(f"{k} {v}" for k, v in (machine.get("libraries") or {}).items() if v),
                 ),
                 ("date", machine.get("date_utc")),
+                ("speed probe at the start", _speed_probe(machine.get("speed_probe") or {})),
                 (
                     "other load during the run",
                     f"{_fmt((others.get('share_of_machine') or 0) * 100, 0)} % of all cores used by other "

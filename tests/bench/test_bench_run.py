@@ -38,6 +38,9 @@ def test_bench_runs_the_pipeline_measures_it_and_writes_the_report(tmp_path, rep
     assert incremental["features"]["processed"] == 1
     text = doc.read_text()
     assert "| ingest |" in text and text.rstrip().endswith(NOTES_MARKER)
+    probe = results["machine"]["speed_probe"]  # bench/machine.py: fixed work, timed at the start
+    assert probe["python_loop_s"] > 0 and probe["fresh_memory_s"] > 0
+    assert f"{probe['python_loop_s']:.2f} s for a 10 M-step Python loop" in text
     executors = results["executors"]  # bench/executor.py: the same stages under the docker executor
     if "skipped" not in executors:
         assert {stage: row["same_outputs"] for stage, row in executors["stages"].items()} == {
