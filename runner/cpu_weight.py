@@ -26,6 +26,7 @@ import contextlib
 import os
 from collections.abc import Iterable
 
+from runner import resources
 from runner.spec import Spec, upstream_pipelines
 
 #: CFS weight of nice 0..19 (kernel/sched/core.c ``sched_prio_to_weight``); nice 0 is 1,024.
@@ -38,15 +39,9 @@ DEFAULT_CPU_REQUEST = 1.0
 
 
 def cpu_request(spec: Spec) -> float:
-    """``resourceRequests.cpu`` of ``spec`` in CPUs (a number in Pachyderm's ResourceSpec, checked by
-    the spec's validation); the limit when only a limit is given (Kubernetes defaults the request to
-    it); else ``DEFAULT_CPU_REQUEST``."""
-    for key in ("resourceRequests", "resourceLimits"):
-        value = (spec.raw.get(key) or {}).get("cpu")
-        with contextlib.suppress(TypeError, ValueError):
-            if value not in (None, "") and float(value) > 0:
-                return float(value)
-    return DEFAULT_CPU_REQUEST
+    """``resourceRequests.cpu`` of ``spec`` in CPUs, the limit when only a limit is given
+    (runner/resources.py, as the docker executor reads it), else ``DEFAULT_CPU_REQUEST``."""
+    return resources.cpu_request(spec.raw, str(spec.path)) or DEFAULT_CPU_REQUEST
 
 
 def nice_for_share(share: float) -> int:

@@ -19,73 +19,24 @@ has a counterpart for each:
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-from typing import Any
-
 from runner.cpu_weight import CFS_WEIGHTS
 from runner.executors.kinds import ExecutorUnavailable
+from runner.resources import QuantityError, pod_resources
 from runner.spec import Spec
 
-#: Kubernetes quantity suffixes (apimachinery resource.Quantity): binary, decimal, milli.
-SUFFIXES = {
-    "Ki": 2**10,
-    "Mi": 2**20,
-    "Gi": 2**30,
-    "Ti": 2**40,
-    "Pi": 2**50,
-    "Ei": 2**60,
-    "k": 10**3,
-    "M": 10**6,
-    "G": 10**9,
-    "T": 10**12,
-    "P": 10**15,
-    "E": 10**18,
-    "m": 10**-3,
-    "": 1,
-}
-QUANTITY_RE = re.compile(r"^([+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E|m)?$")
 #: cgroup cpu shares per CPU, as the kubelet converts a CPU request.
 SHARES_PER_CPU = 1024
 #: docker refuses --cpu-shares below 2 (the kernel's minimum).
 MIN_SHARES = 2
 
 
-def quantity(value: Any, where: str) -> float:
-    """A Kubernetes quantity (``0.5``, ``"500m"``, ``"384Mi"``, ``"8Gi"``, ``"1e9"``) as a number."""
-    if isinstance(value, bool):
-        raise ExecutorUnavailable(f'{where}: {value!r} is not a quantity (e.g. 0.5, "500m", "384Mi")')
-    if isinstance(value, int | float):
-        return float(value)
-    match = QUANTITY_RE.match(str(value).strip())
-    if not match:
-        raise ExecutorUnavailable(f'{where}: {value!r} is not a quantity (e.g. 0.5, "500m", "384Mi")')
-    return float(match.group(1)) * SUFFIXES[match.group(2) or ""]
-
-
-@dataclass(frozen=True)
-class Resources:
-    """CPUs and bytes of memory (None: not given)."""
-
-    cpu: float | None = None
-    memory: int | None = None
-
-
-def _resources(spec: Spec, key: str) -> Resources:
-    node = spec.raw.get(key) or {}
-    where = f"{spec.path}: {key}"
-    cpu = quantity(node["cpu"], f"{where}.cpu") if node.get("cpu") not in (None, "") else None
-    memory = node.get("memory")
-    mem = int(quantity(memory, f"{where}.memory")) if memory not in (None, "") else None
-    return Resources(cpu or None, mem or None)
-
-
 def resource_options(spec: Spec) -> list[str]:
     """The ``docker run`` options for ``spec``'s requests and limits (see the module docstring)."""
-    limits = _resources(spec, "resourceLimits")
-    requests = _resources(spec, "resourceRequests")
-    cpu_request = requests.cpu if requests.cpu is not None else limits.cpu
-    memory_request = requests.memory if requests.memory is not None else limits.memory
+    try:
+        pod = pod_resources(spec.raw, str(spec.path))
+    except QuantityError as exc:
+        raise ExecutorUnavailable(str(exc)) from None
+    limits, cpu_request, memory_request = pod.limits, pod.cpu_request, pod.memory_request
     options: list[str] = []
     if cpu_request is not None:
         options += ["--cpu-shares", str(max(MIN_SHARES, round(cpu_request * SHARES_PER_CPU)))]

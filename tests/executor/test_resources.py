@@ -1,4 +1,5 @@
-"""resourceRequests/resourceLimits → docker run options (runner/executors/resources.py): Kubernetes'
+"""resourceRequests/resourceLimits read as numbers (runner/resources.py) and turned into docker run
+options (runner/executors/resources.py): Kubernetes'
 meaning of each (requests: cpu.shares and scheduling; limits: CFS quota and the memory cgroup limit,
 https://kubernetes.io/docs/concepts/configuration/manage-resources-containers/), and Pachyderm's
 ResourceSpec fields (cpu a number, memory a quantity: src/pps/pps.proto ``ResourceSpec``)."""
@@ -11,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from runner.executors.kinds import ExecutorUnavailable
-from runner.executors.resources import cfs_weight, niced, quantity, resource_options
+from runner.executors.resources import cfs_weight, niced, resource_options
+from runner.resources import QuantityError, quantity
 from runner.spec import load_spec
 from tests.conftest import REPO_ROOT
 
@@ -44,9 +46,12 @@ def test_quantities_read_as_kubernetes_reads_them(text: object, value: float) ->
     assert quantity(text, "here") == pytest.approx(value)
 
 
-def test_a_bad_quantity_names_its_field() -> None:
-    with pytest.raises(ExecutorUnavailable, match=r"specs/x.json: resourceLimits.memory: '12Q'"):
+def test_a_bad_quantity_names_its_field(tmp_path: Path) -> None:
+    with pytest.raises(QuantityError, match=r"specs/x.json: resourceLimits.memory: '12Q'"):
         quantity("12Q", "specs/x.json: resourceLimits.memory")
+    spec = _spec(tmp_path, resourceLimits={"memory": "12Q"})
+    with pytest.raises(ExecutorUnavailable, match=r"p.json: resourceLimits.memory: '12Q' is not a quantity"):
+        resource_options(spec)
 
 
 def test_requests_are_shares_and_soft_memory_limits_are_hard(tmp_path: Path) -> None:
