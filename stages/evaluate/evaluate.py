@@ -15,7 +15,6 @@ import argparse
 import json
 import logging
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -27,7 +26,7 @@ import pyarrow.parquet as pq
 from stages.common import model_contract as contract
 from stages.common.arrow_memory import use_jemalloc_pool
 from stages.common.atomic import atomic_path, write_text_atomic
-from stages.common.stage_log import logging_into
+from stages.common.stage_log import run_logged
 from stages.evaluate.compare import (
     Comparison,
     ComparisonOptions,
@@ -47,7 +46,6 @@ FEATURES_COMMIT_ENV = "features_COMMIT"
 COMPARISON_FILE = "comparison.json"
 PREDICTIONS_FILE = "predictions_sample.parquet"
 LOG_FILE = "evaluate.log"
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -184,12 +182,10 @@ def run(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, stream=sys.stderr, force=True)
-    args = parse_args(argv)
-    try:
-        with logging_into(args.out, LOG_FILE, LOG_FORMAT):
-            run(args)
-    except (EvaluateInputError, TrainInputError, ValueError, OSError) as exc:
-        print(f"evaluate: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return run_logged(
+        "evaluate",
+        parse_args(argv),
+        run,
+        LOG_FILE,
+        (EvaluateInputError, TrainInputError, ValueError, OSError),
+    )

@@ -18,7 +18,6 @@ import logging
 import os
 import platform
 import resource
-import sys
 import time
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -28,7 +27,7 @@ from pathlib import Path
 from stages.common import model_contract as contract
 from stages.common.arrow_memory import use_jemalloc_pool
 from stages.common.atomic import atomic_path, write_text_atomic
-from stages.common.stage_log import logging_into
+from stages.common.stage_log import run_logged
 from stages.train.dataset import TrainingData, TrainInputError, load_training_data
 from stages.train.fit import SCORE_ROWS, ServedModel, fit_served_model
 from stages.train.models import CHOSEN, BoosterConfig
@@ -39,7 +38,6 @@ log = logging.getLogger("train")
 #: Pachyderm sets <input name>_COMMIT; the input is named "features".
 INPUT_COMMIT_ENV = "features_COMMIT"
 LOG_FILE = "train.log"
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -208,12 +206,4 @@ def run(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, stream=sys.stderr, force=True)
-    args = parse_args(argv)
-    try:
-        with logging_into(args.out, LOG_FILE, LOG_FORMAT):
-            run(args)
-    except (TrainInputError, ValueError, OSError) as exc:
-        print(f"train: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return run_logged("train", parse_args(argv), run, LOG_FILE, (TrainInputError, ValueError, OSError))
