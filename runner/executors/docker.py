@@ -83,6 +83,21 @@ STOP_TIMEOUT = 10.0
 PASSED_ENV = ("OMP_NUM_THREADS",)
 
 
+def channel_prefix(job_id: str) -> str:
+    """The name every channel folder of job ``job_id`` starts with (in the system's temp folder)."""
+    return f"stockpipe-channel-{job_id[:12]}-"
+
+
+def remove_channels(job_id: str) -> int:
+    """Remove the channel folders of job ``job_id`` that are left: a worker killed with SIGKILL (a
+    stopped loop's last resort) never removes its own. Returns how many were removed."""
+    removed = 0
+    for folder in Path(tempfile.gettempdir()).glob(channel_prefix(job_id) + "*"):
+        shutil.rmtree(folder, ignore_errors=True)
+        removed += 1
+    return removed
+
+
 def bind(source: str | Path, target: str, read_only: bool = False) -> list[str]:
     """A ``--mount`` of a host folder (symlinks resolved: docker mounts what they point to)."""
     option = f"type=bind,source={os.path.realpath(source)},target={target}"
@@ -200,7 +215,7 @@ class ContainerRunner:
         self.stderr = open(self.stderr_path, "ab")  # noqa: SIM115 (open for the container's life)
         # A short path of its own: a socket's path is limited to 107 bytes, and the staging
         # folder's can be longer.
-        self.channel = Path(tempfile.mkdtemp(prefix="stockpipe-channel-"))
+        self.channel = Path(tempfile.mkdtemp(prefix=channel_prefix(self.plan.job_id)))
         os.chmod(self.channel, 0o755)
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
@@ -358,6 +373,9 @@ class DockerExecutor:
         left = remove_containers(f"{JOB_LABEL}={job_id}")
         if left:
             log.info("removed %d container(s) left by job %s", left, job_id)
+        channels = remove_channels(job_id)
+        if channels:
+            log.info("removed %d channel folder(s) left by job %s", channels, job_id)
 
     def pause(self, job_id: str) -> None:
         signal_containers(f"{JOB_LABEL}={job_id}", "pause")

@@ -144,6 +144,22 @@ def test_the_datum_messages_go_over_a_mounted_socket_not_dockers_stdio(tmp_path:
     assert f"{CHANNEL_ENV}={CONTAINER_CHANNEL}/{CHANNEL_SOCKET}" in command
 
 
+def test_a_jobs_left_channel_folders_are_removed_when_it_finishes() -> None:
+    """A worker killed with SIGKILL cannot remove its channel folder; the job's end does
+    (``DockerExecutor.finish`` calls ``remove_channels``), and only that job's."""
+    from runner.executors.docker import channel_prefix, remove_channels
+
+    mine, other = "a" * 32, "b" * 32
+    left = [Path(tempfile.mkdtemp(prefix=channel_prefix(mine))) for _ in range(2)]
+    (left[0] / "worker.sock").write_text("")
+    kept = Path(tempfile.mkdtemp(prefix=channel_prefix(other)))
+    try:
+        assert remove_channels(mine) == 2
+        assert not any(folder.exists() for folder in left) and kept.is_dir()
+    finally:
+        shutil.rmtree(kept, ignore_errors=True)
+
+
 @needs_docker()
 @pytest.mark.slow
 def test_any_spec_runs_in_its_image_with_cmd_stdin_env_and_resources(
