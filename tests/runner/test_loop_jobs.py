@@ -19,7 +19,9 @@ import psutil
 import pytest
 
 from runner.loop import cores_wanted, critical_pipelines
+from runner.pause_clock import pause_file, read_pauses
 from runner.spec import load_specs
+from runner.state import State
 from tests.runner.conftest import Runner
 from tests.runner.helpers import pfs, stage_cmd, write_files, write_spec
 from tests.runner.live_loop import LiveLoop
@@ -140,6 +142,11 @@ def test_background_jobs_yield_their_cores_to_the_path_to_a_service(
     assert statuses == {psutil.STATUS_STOPPED} or "bg: job resumed" in loop.output(), statuses
     fast_done = loop.wait_for(r"fast: job \w+ ok", WAIT, after=paused.end())
     resumed = loop.wait_for(r"bg: job resumed", WAIT, after=fast_done.end())
+    # the pause was recorded before the job resumed: its datums' datumTimeout does not count it
+    state = State(runner.state)
+    bg_job = state.list_jobs("bg")[0].id  # the first (oldest) job of bg is the one paused
+    pauses = read_pauses(str(pause_file(state.job_dir(bg_job)))).pauses
+    assert len(pauses) == 1 and pauses[0].resumed > pauses[0].stopped, pauses
     reload = loop.wait_for(r"svc: reloading on fast@(\w+)", WAIT, after=paused.end())
     bg_done = loop.wait_for(r"bg: job \w+ ok", WAIT, after=resumed.end())
     assert reload.start() < bg_done.start(), "the service waited for the background job"
