@@ -247,3 +247,17 @@ def test_a_damaged_pause_record_counts_as_no_pause_and_is_logged(
     with caplog.at_level("WARNING"):
         assert read_pauses(str(path)) == PauseRecord()
     assert f"{path}: pause record not readable, pauses not counted: {why}" in caplog.text
+
+
+def test_a_datum_container_sees_only_the_pause_records_folder_read_only(tmp_path: Path) -> None:
+    """The docker executor mounts the folder of the job's pause record, read-only, where the container
+    worker reads it (no daemon needed: the ``docker run`` command line)."""
+    from runner.executors.container_worker import CONTAINER_PAUSE_FOLDER
+    from runner.executors.docker import ContainerPlan
+    from runner.executors.docker_client import ImageFacts
+
+    plan = ContainerPlan(ImageFacts(IMAGE, "1000", "/"), "pace", "j" * 32, ())
+    folder = pause_file(tmp_path / ".jobs" / ("j" * 32)).parent
+    command = plan.command("name", tmp_path / "pfs", tmp_path / "channel", folder)
+    assert f"type=bind,source={folder.resolve()},target={CONTAINER_PAUSE_FOLDER},readonly" in command
+    assert not any(CONTAINER_PAUSE_FOLDER in arg for arg in plan.command("name", tmp_path, tmp_path))
