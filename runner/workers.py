@@ -388,18 +388,22 @@ def _wait_within(proc: subprocess.Popen[bytes], stdin: bytes | None, clock: Datu
     """Feed ``stdin`` to ``proc`` and wait for it to exit; False (and ``proc`` killed) once ``clock``
     has no running time left. A wait that ends while time is left (the job was paused meanwhile)
     waits again for what is left; ``communicate`` keeps what it had not yet written."""
-    while True:
-        try:
-            proc.communicate(stdin, timeout=clock.time_left() if clock is not None else None)
-            return True
-        except subprocess.TimeoutExpired:
-            stdin = None  # already handed to communicate, which goes on writing it
-            assert clock is not None
-            if clock.time_left() > 0:
-                continue
-            proc.kill()
-            proc.wait()
-            return False
+    try:
+        while True:
+            try:
+                proc.communicate(stdin, timeout=clock.time_left() if clock is not None else None)
+                return True
+            except subprocess.TimeoutExpired:
+                stdin = None  # already handed to communicate, which goes on writing it
+                assert clock is not None
+                if clock.time_left() > 0:
+                    continue
+                proc.kill()
+                proc.wait()
+                return False
+    except BaseException:  # as subprocess.run does: an interrupted wait leaves no datum running
+        proc.kill()
+        raise
 
 
 def working_dir(config: JobConfig, pfs_root: str) -> str:
