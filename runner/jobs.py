@@ -39,6 +39,7 @@ from runner.capabilities import LocalOptions
 from runner.cron_ticks import tick_now
 from runner.datums import Datum, compute_datums, input_tree
 from runner.executors import Executor, ExecutorUnavailable, LocalExecutor
+from runner.pause_clock import pause_file
 from runner.records import (
     DatumCounts,
     DatumInputRecord,
@@ -284,6 +285,7 @@ def job_config(
         err_stdin=options.err_stdin,
         working_dir=options.working_dir,
         empty_files=options.empty_files,
+        pause_file=str(pause_file(state.job_dir(job_id))),
     )
 
 

@@ -17,7 +17,8 @@ pipelines and the heads of their input branches, and:
   (evaluate) are *background*. Pending work is taken in the order critical before background,
   then upstream before downstream; a critical job that lacks cores pauses (SIGSTOP to the job's
   process groups) running background jobs until it has them, and they resume (SIGCONT) when
-  cores are free again;
+  cores are free again; the time paused is written to the job's pause record before it resumes,
+  so its datums' ``datumTimeout`` counts only running time (runner/pause_clock.py);
   background jobs also run at ``BACKGROUND_NICE``, so they get only what the rest leaves;
 - keeps each service pipeline running and reloads it on a new input commit (services.py).
 
@@ -51,6 +52,7 @@ from runner.cpu_weight import cpu_request, service_nice
 from runner.executors import Executor, ExecutorKind, ExecutorUnavailable, LocalExecutor
 from runner.executors.service import DockerService
 from runner.jobs import JobOutcome, input_heads, needs_job, run_job, topo_order
+from runner.pause_clock import Pause, PauseRecord, pause_file, write_pauses
 from runner.records import JobState, PipelineRecord
 from runner.services import Service, ServiceError
 from runner.spec import Spec, upstream_pipelines
@@ -92,9 +94,16 @@ class RunningJob:
     process: multiprocessing.process.BaseProcess
     conn: Connection
     started: float = field(default_factory=time.monotonic)
-    paused: bool = False
+    #: ``time.monotonic()`` when the loop paused the job; None while it runs
+    paused_since: float | None = None
+    #: the job's pauses so far, written to its pause record on every resume
+    pauses: PauseRecord = field(default_factory=PauseRecord)
     #: the job's id, once looked up in its record (the job's process makes it)
     job_id: str | None = None
+
+    @property
+    def paused(self) -> bool:
+        return self.paused_since is not None
 
     @property
     def pgid(self) -> int:
@@ -242,11 +251,7 @@ class Loop:
             if self._free_cores() < need:
                 break  # strict priority: nothing of a lower rank jumps ahead of this one
             if isinstance(item, RunningJob):
-                item.paused = False
-                job_id = self._job_id(item)
-                if job_id:
-                    self.executor.resume(job_id)
-                signal_tree(item.pgid, signal.SIGCONT)
+                self._resume(item)
                 self._say(f"{item.pipeline}: job resumed ({item.cores} core(s) free)")
             else:
                 record, heads = item
@@ -261,14 +266,30 @@ class Loop:
         for job in sorted(background, key=lambda j: j.started, reverse=True):
             if cores <= 0:
                 return
+            stopped = time.monotonic()
             if signal_tree(job.pgid, signal.SIGSTOP):
-                job.paused = True
+                job.paused_since = stopped
                 job_id = self._job_id(job)
                 if job_id:
                     self.executor.pause(job_id)
                 cores -= job.cores
                 how = "SIGSTOP, docker pause" if self.executor.kind is ExecutorKind.DOCKER else "SIGSTOP"
                 self._say(f"{job.pipeline}: job paused ({how}): a job on the path to a service needs cores")
+
+    def _resume(self, job: RunningJob) -> None:
+        """Resume a paused job. Its pause is recorded first (runner/pause_clock.py): a datum whose
+        ``datumTimeout`` expired meanwhile gets SIGALRM as soon as it runs, and must find it."""
+        assert job.paused_since is not None
+        job.pauses = job.pauses.with_pause(Pause(job.paused_since, time.monotonic()))
+        job.paused_since = None
+        job_id = self._job_id(job)
+        if job_id:  # else the job has not recorded itself yet: no datum of it has started
+            try:
+                write_pauses(pause_file(self.state.job_dir(job_id)), job.pauses)
+            except OSError as exc:
+                self._say(f"{job.pipeline}: cannot record the job's pause ({exc}); datumTimeout counts it")
+            self.executor.resume(job_id)
+        signal_tree(job.pgid, signal.SIGCONT)
 
     def _job_id(self, job: RunningJob) -> str | None:
         """The id of ``job`` (its record names the job's process), None before it is recorded."""
@@ -375,11 +396,9 @@ class Loop:
     def stop(self) -> None:
         """Stop every job (recorded killed, finished datums kept) and every service started."""
         for name, job in list(self.running.items()):
-            job_id = self._job_id(job)
             if job.paused:  # its workers' group too, so they can stop
-                if job_id:
-                    self.executor.resume(job_id)
-                signal_tree(job.pgid, signal.SIGCONT)
+                self._resume(job)
+            job_id = self._job_id(job)
             stop_group(
                 job.pgid, lambda seconds, p=job.process: p.join(seconds) or not p.is_alive(), JOB_STOP_TIMEOUT
             )

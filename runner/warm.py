@@ -31,6 +31,7 @@ from importlib.machinery import ModuleSpec
 from typing import Any
 
 from runner.datum_log import DatumLog
+from runner.pause_clock import DatumClock
 
 PYTHON_RE = re.compile(r"^python(3(\.\d+)?)?$")
 
@@ -161,8 +162,25 @@ def streams_on_fds() -> tuple[io.TextIOWrapper, io.TextIOWrapper]:
     return stdout, stderr
 
 
-def _timeout_handler(_signum: int, _frame: Any) -> None:
-    raise DatumTimeout()
+#: The shortest re-arming of the timer: ``setitimer`` with 0 would disarm it.
+MIN_REARM_SECONDS = 0.001
+
+
+class _TimeoutAlarm:
+    """The SIGALRM handler of one warm datum: at the wall-clock expiry, the time its job was paused
+    by ``runner up`` is given back (the timer re-armed for it, runner/pause_clock.py); once the
+    running time is used up, ``DatumTimeout`` is raised in the datum's code. Python runs the
+    handler in the main thread between bytecodes, so after a long C call, as before."""
+
+    def __init__(self, clock: DatumClock) -> None:
+        self.clock = clock
+
+    def __call__(self, _signum: int, _frame: Any) -> None:
+        left = self.clock.time_left()
+        if left > 0:
+            signal.setitimer(signal.ITIMER_REAL, max(left, MIN_REARM_SECONDS))
+            return
+        raise DatumTimeout()
 
 
 @dataclass
@@ -186,9 +204,13 @@ class WarmRunner:
         timeout: float | None,
         accept_return_codes: tuple[int, ...] = (),
         workdir: str | None = None,
+        pause_path: str = "",
     ) -> bool:
         """Run ``python -m module args`` with fds 1/2 on ``log``; True on success (exit status 0, or
         one of ``accept_return_codes``, the spec's ``acceptReturnCode``, as for a subprocess).
+
+        ``timeout`` (``datumTimeout``) counts running time: the pauses of the job recorded at
+        ``pause_path`` (runner/pause_clock.py) are not counted.
 
         The module is found from ``cwd`` (the runner's folder, on ``sys.path``); the code runs in
         ``workdir`` (``transform.workingDir``) if given, else in ``cwd``; ``cwd`` is restored after."""
@@ -206,9 +228,10 @@ class WarmRunner:
             os.chdir(workdir or cwd)
             if cwd not in sys.path:
                 sys.path.insert(0, cwd)
-            if timeout:
-                signal.signal(signal.SIGALRM, _timeout_handler)
-                signal.setitimer(signal.ITIMER_REAL, timeout)
+            clock = DatumClock(timeout, pause_path) if timeout else None
+            if clock is not None:
+                signal.signal(signal.SIGALRM, _TimeoutAlarm(clock))
+                signal.setitimer(signal.ITIMER_REAL, clock.timeout)
             try:
                 _exec_as_main(self.modules.get(module))
                 ok = True
@@ -219,11 +242,12 @@ class WarmRunner:
                 elif not ok and log.written() == 0:  # say why, unless the stage already did
                     print(f"exit status {exc.code}", file=sys.stderr)
             except DatumTimeout:
-                print(f"datum timed out after {timeout:g}s (datumTimeout)", file=sys.stderr)
+                assert clock is not None
+                print(clock.timed_out_message(), file=sys.stderr)
             except BaseException:
                 traceback.print_exc()
             finally:
-                if timeout:
+                if clock is not None:
                     signal.setitimer(signal.ITIMER_REAL, 0)
         finally:
             with contextlib.suppress(Exception):

@@ -49,6 +49,7 @@ from typing import Any, Protocol
 from runner.children import die_with_parent
 from runner.datum_log import DatumLog
 from runner.objects import ObjectStore, link_or_copy
+from runner.pause_clock import DatumClock
 from runner.visible import make_link, remove_link
 from runner.warm import PYTHON_RE, WarmRunner, streams_on_fds, warm_module
 
@@ -84,6 +85,9 @@ class JobConfig:
     working_dir: str = ""
     #: names of the inputs whose files are staged empty (``emptyFiles``)
     empty_files: frozenset[str] = frozenset()
+    #: the job's pause record (runner/pause_clock.py), written by ``runner up`` when it resumes the
+    #: job: ``datumTimeout`` does not count the time paused; "" = none
+    pause_file: str = ""
 
 
 @dataclass
@@ -347,35 +351,59 @@ def run_subprocess(
     log: DatumLog,
     cwd: str,
 ) -> bool:
+    """Run ``cmd`` as a subprocess with fds 1/2 on ``log``; ``datumTimeout`` counts its running time
+    (the job's pauses recorded in ``config.pause_file`` are given back: runner/pause_clock.py)."""
     if PYTHON_RE.match(os.path.basename(cmd[0])):
         cmd = [sys.executable, *cmd[1:]]
     stdin = "".join(map_pfs(line, pfs_root) + "\n" for line in stdin_lines) if stdin_lines else None
     try:
-        proc = subprocess.run(
+        proc = subprocess.Popen(
             cmd,
-            input=stdin.encode() if stdin is not None else None,
-            stdin=None if stdin is not None else subprocess.DEVNULL,
+            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
             stdout=log.fd,
             stderr=log.fd,
             env=env,
             cwd=cwd,
-            timeout=config.timeout,
-            check=False,
             pass_fds=config.lock_fds,
             preexec_fn=functools.partial(die_with_parent, signal.SIGKILL, os.getpid()),
         )
-    except subprocess.TimeoutExpired:
-        log.write(f"datum timed out after {config.timeout:g}s (datumTimeout)\n")
-        return False
     except OSError as exc:
         log.write(f"cannot run {cmd[0]!r}: {exc.strerror}\n")
         return False
+    with proc:
+        clock = DatumClock(config.timeout, config.pause_file) if config.timeout else None
+        if not _wait_within(proc, stdin.encode() if stdin is not None else None, clock):
+            assert clock is not None
+            log.write(clock.timed_out_message() + "\n")
+            return False
     if proc.returncode == 0 or proc.returncode in config.accept_return_codes:
         return True
     how = f"killed by signal {-proc.returncode}" if proc.returncode < 0 else f"exit status {proc.returncode}"
     if proc.returncode < 0 or log.written() == 0:  # say why, unless the stage already did
         log.write(f"{os.path.basename(cmd[0])}: {how}\n")
     return False
+
+
+def _wait_within(proc: subprocess.Popen[bytes], stdin: bytes | None, clock: DatumClock | None) -> bool:
+    """Feed ``stdin`` to ``proc`` and wait for it to exit; False (and ``proc`` killed) once ``clock``
+    has no running time left. A wait that ends while time is left (the job was paused meanwhile)
+    waits again for what is left; ``communicate`` keeps what it had not yet written."""
+    try:
+        while True:
+            try:
+                proc.communicate(stdin, timeout=clock.time_left() if clock is not None else None)
+                return True
+            except subprocess.TimeoutExpired:
+                stdin = None  # already handed to communicate, which goes on writing it
+                assert clock is not None
+                if clock.time_left() > 0:
+                    continue
+                proc.kill()
+                proc.wait()
+                return False
+    except BaseException:  # as subprocess.run does: an interrupted wait leaves no datum running
+        proc.kill()
+        raise
 
 
 def working_dir(config: JobConfig, pfs_root: str) -> str:
@@ -406,7 +434,15 @@ def execute(
     overrides = datum_overrides(config, task, pfs_root)
     if module is not None:
         return warm.run(
-            module, cmd[3:], overrides, config.cwd, log, config.timeout, config.accept_return_codes, cwd
+            module,
+            cmd[3:],
+            overrides,
+            config.cwd,
+            log,
+            config.timeout,
+            config.accept_return_codes,
+            cwd,
+            config.pause_file,
         )
     return run_subprocess(config, cmd, spec_stdin, {**os.environ, **overrides}, pfs_root, log, cwd)
 

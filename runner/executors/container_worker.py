@@ -13,6 +13,10 @@ The channel is a Unix socket the runner listens on, in a folder mounted into the
 through the docker daemon's stdio attach (measured in docs/running.md, "The channel"). Without
 the variable the protocol runs over stdin and stdout. A datum's fds 1 and 2 go to its log, and
 anything else written to fd 1 lands on stderr (the docker client's stderr, kept by the runner).
+
+The folder of the job's pause record (runner/pause_clock.py) is mounted read-only at
+``CONTAINER_PAUSE_FOLDER``: ``datumTimeout`` counts only the time the job was not paused
+(``docker pause``) by ``runner up``, as on the local executor.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from typing import Any, BinaryIO
 
 from runner.datum_log import LOG_TAIL_BYTES, DatumLog
 from runner.executors import frames
+from runner.pause_clock import PAUSE_FILE
 from runner.warm import WarmRunner, streams_on_fds
 from runner.workers import JobConfig, Task, execute
 
@@ -36,6 +41,8 @@ from runner.workers import JobConfig, Task, execute
 PFS_ROOT = "/pfs"
 #: The variable naming the Unix socket (in a folder the runner mounts) the protocol runs over.
 CHANNEL_ENV = "STOCKPIPE_CHANNEL"
+#: Where the folder of the job's pause record is mounted (read-only).
+CONTAINER_PAUSE_FOLDER = "/opt/stockpipe-pauses"
 
 
 @dataclass(frozen=True)
@@ -124,7 +131,8 @@ def serve(requests: BinaryIO, answers: BinaryIO) -> int:
     if not isinstance(start, Start):
         print(f"runner container worker: expected Start, got {type(start).__name__}", file=sys.stderr)
         return 2
-    config = dataclasses.replace(start.config, cwd=os.getcwd())
+    pauses = f"{CONTAINER_PAUSE_FOLDER}/{PAUSE_FILE}" if start.config.pause_file else ""
+    config = dataclasses.replace(start.config, cwd=os.getcwd(), pause_file=pauses)
     frames.send(answers, Hello(os.getuid(), os.getgid(), sys.version.split()[0], os.getcwd()))
     log = _TrackedLog(Path(tempfile.mkdtemp(prefix="stockpipe-worker-")) / "datum.log")
     warm = WarmRunner.for_this_process()

@@ -7,7 +7,8 @@ once (one line naming what is missing), and the spec's resources become ``docker
 started at the worker's first datum::
 
     docker run --rm --mount <worker staging>/pfs:/pfs --mount runner/:/opt/stockpipe-runner/runner:ro
-        --mount <channel folder>:/opt/stockpipe-channel <resources> <image>
+        --mount <channel folder>:/opt/stockpipe-channel
+        --mount .jobs/<job>/pauses:/opt/stockpipe-pauses:ro <resources> <image>
         python3 -c <start the container worker>
 
 This is how a Pachyderm worker pod runs (src/server/pps/server/worker_rc.go): the user container
@@ -43,7 +44,7 @@ from typing import IO, Any
 
 from runner.datum_log import DatumLog
 from runner.executors import frames
-from runner.executors.container_worker import CHANNEL_ENV, Done, Hello, Run, Start
+from runner.executors.container_worker import CHANNEL_ENV, CONTAINER_PAUSE_FOLDER, Done, Hello, Run, Start
 from runner.executors.docker_client import (
     DOCKER,
     ImageFacts,
@@ -118,9 +119,10 @@ class ContainerPlan:
     #: ``--env`` options of the runner's own environment that a local datum would inherit too
     env: tuple[str, ...] = ()
 
-    def command(self, name: str, pfs: Path, channel: Path) -> list[str]:
-        """The ``docker run`` of one worker's container, its staging folder ``pfs`` at /pfs and the
-        folder of its channel's socket (``channel``) at ``CONTAINER_CHANNEL``."""
+    def command(self, name: str, pfs: Path, channel: Path, pauses: Path | None = None) -> list[str]:
+        """The ``docker run`` of one worker's container, its staging folder ``pfs`` at /pfs, the
+        folder of its channel's socket (``channel``) at ``CONTAINER_CHANNEL`` and the folder of the
+        job's pause record (``pauses``, read-only: runner/pause_clock.py) at ``CONTAINER_PAUSE_FOLDER``."""
         return [
             DOCKER,
             "run",
@@ -136,6 +138,7 @@ class ContainerPlan:
             *bind(pfs, "/pfs"),
             *bind(self.runner_package, f"{CONTAINER_RUNNER_ROOT}/runner", read_only=True),
             *bind(channel, CONTAINER_CHANNEL),
+            *(bind(pauses, CONTAINER_PAUSE_FOLDER, read_only=True) if pauses is not None else []),
             "--env",
             f"{CHANNEL_ENV}={CONTAINER_CHANNEL}/{CHANNEL_SOCKET}",
             *self.resources,
@@ -217,6 +220,11 @@ class ContainerRunner:
         # folder's can be longer.
         self.channel = Path(tempfile.mkdtemp(prefix=channel_prefix(self.plan.job_id)))
         os.chmod(self.channel, 0o755)
+        # The pause record's folder exists before the container starts (a later one would not be
+        # seen); ``runner up`` writes the record in it when it resumes the job.
+        pauses = Path(config.pause_file).parent if config.pause_file else None
+        if pauses is not None:
+            pauses.mkdir(mode=0o755, parents=True, exist_ok=True)
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             path = self.channel / CHANNEL_SOCKET
@@ -224,7 +232,7 @@ class ContainerRunner:
             os.chmod(path, 0o777)  # the image's user connects to it
             listener.listen(1)
             self.proc = subprocess.Popen(
-                self.plan.command(self.name, self.stager.pfs, self.channel),
+                self.plan.command(self.name, self.stager.pfs, self.channel, pauses),
                 stdin=subprocess.DEVNULL,
                 stdout=self.stderr,
                 stderr=self.stderr,

@@ -19,7 +19,9 @@ import psutil
 import pytest
 
 from runner.loop import cores_wanted, critical_pipelines
+from runner.pause_clock import pause_file, read_pauses
 from runner.spec import load_specs
+from runner.state import State
 from tests.runner.conftest import Runner
 from tests.runner.helpers import pfs, stage_cmd, write_files, write_spec
 from tests.runner.live_loop import LiveLoop
@@ -132,6 +134,9 @@ def test_background_jobs_yield_their_cores_to_the_path_to_a_service(
     assert loop.output().index("fast: job started") < bg_started.start()
     loop.wait_for(r"svc: started on fast@", WAIT)
     assert any(p.nice() == 19 for p in loop.descendants()), "the background job is not niced"
+    state = State(runner.state)
+    # bg's job has recorded itself (a job paused before it has runs no datum: no pause to record)
+    _wait_until(lambda: bool(state.list_jobs("bg")))
     second = _put(runner, tmp_path, {"b.txt": "b\n"})
     paused = loop.wait_for(r"bg: job paused \(SIGSTOP\)", WAIT, after=bg_started.end())
     background = [p for p in loop.descendants() if p.nice() == 19]  # the job process and its worker
@@ -140,6 +145,10 @@ def test_background_jobs_yield_their_cores_to_the_path_to_a_service(
     assert statuses == {psutil.STATUS_STOPPED} or "bg: job resumed" in loop.output(), statuses
     fast_done = loop.wait_for(r"fast: job \w+ ok", WAIT, after=paused.end())
     resumed = loop.wait_for(r"bg: job resumed", WAIT, after=fast_done.end())
+    # the pause was recorded before the job resumed: its datums' datumTimeout does not count it
+    bg_job = state.list_jobs("bg")[0].id  # the first (oldest) job of bg is the one paused
+    pauses = read_pauses(str(pause_file(state.job_dir(bg_job)))).pauses
+    assert len(pauses) == 1 and pauses[0].resumed > pauses[0].stopped, (pauses, loop.output())
     reload = loop.wait_for(r"svc: reloading on fast@(\w+)", WAIT, after=paused.end())
     bg_done = loop.wait_for(r"bg: job \w+ ok", WAIT, after=resumed.end())
     assert reload.start() < bg_done.start(), "the service waited for the background job"
