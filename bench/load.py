@@ -53,6 +53,15 @@ class Load:
         self._thread.start()
         return self
 
+    def cpu_seconds(self) -> float:
+        """CPU seconds the load's thread has used so far (0 before it started or after it ended)."""
+        if self._thread is None or self._thread.ident is None or not self._thread.is_alive():
+            return 0.0
+        try:
+            return time.clock_gettime(time.pthread_getcpuclockid(self._thread.ident))
+        except OSError:  # the thread ended meanwhile
+            return 0.0
+
     def stop(self) -> None:
         """Stop opening requests; wait for the ones in flight (they count) up to ``DRAIN_TIMEOUT``."""
         self._stop.set()

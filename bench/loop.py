@@ -159,21 +159,24 @@ def _service_root(loop_pid: int, marker: str = "gunicorn") -> int | None:
 @dataclass
 class WindowCpu:
     """CPU seconds of window (b), split by who used them: the loop's jobs, the service (its tree),
-    the load's clients (this process's threads), and what the machine left idle."""
+    the load's clients (the load's thread), the rest of this process (its CPU samplers and the
+    polling of /model), and what the machine left idle."""
 
     loop: ProcessTreeSampler
     service: ProcessTreeSampler | None
-    client_before: float
+    load: Load
+    load_before: float
+    own_before: float
     started: float
 
     @classmethod
-    def start(cls, loop_pid: int, service_pid: int | None) -> WindowCpu:
+    def start(cls, loop_pid: int, service_pid: int | None, load: Load) -> WindowCpu:
         """Start sampling; the window opens once both trees have a first sample (CPU used before
         it is not counted)."""
         loop = ProcessTreeSampler(loop_pid).start()
         service = ProcessTreeSampler(service_pid).start() if service_pid else None
         time.sleep(0.3)  # a few sampling intervals
-        return cls(loop, service, _own_cpu(), time.monotonic())
+        return cls(loop, service, load, load.cpu_seconds(), _own_cpu(), time.monotonic())
 
     def result(self) -> dict[str, float]:
         ended = time.monotonic()
@@ -187,7 +190,8 @@ class WindowCpu:
             "window_s": ended - self.started,
             "jobs_cpu_s": max(0.0, loop - service),
             "service_cpu_s": service,
-            "load_client_cpu_s": _own_cpu() - self.client_before,
+            "load_client_cpu_s": (load_cpu := self.load.cpu_seconds() - self.load_before),
+            "bench_other_cpu_s": max(0.0, _own_cpu() - self.own_before - load_cpu),
             "machine_idle_s": self.loop.machine_idle_seconds(self.started, ended),
         }
 
@@ -262,7 +266,7 @@ def measure_loop(data_dir: Path, work_dir: Path, specs: Path, echo: Callable[[st
             f"jobs running: {result['running_at_change'] or 'none'}"
         )
         service_pid = _service_root(up.pid)
-        window = WindowCpu.start(up.pid, service_pid)
+        window = WindowCpu.start(up.pid, service_pid, load)
         started, requests_before = time.monotonic(), load.ok
         _runner(state_dir, "put", "file", f"raw@master:/{symbol}", "-f", str(changed))
         served = wait_served(state, port, state.head("raw") or "", CHANGE_TIMEOUT, up)
@@ -347,7 +351,9 @@ def loop_section(loop: dict[str, Any]) -> str:
             f"Where the CPU of (b) went ({cpu['window_s']:.1f} s x {os.cpu_count()} cores = {cores:.1f} "
             "CPU s): "
             f"the loop's jobs {cpu['jobs_cpu_s']:.1f} s, the service {cpu['service_cpu_s']:.1f} s, "
-            f"the load's clients (the bench's threads) {cpu['load_client_cpu_s']:.1f} s, idle "
+            f"the load's clients (one thread of the bench: bench/load.py) {cpu['load_client_cpu_s']:.1f} s, "
+            f"the rest of the bench (its CPU samplers, the polling of /model) "
+            f"{cpu.get('bench_other_cpu_s', 0.0):.1f} s, idle "
             f"{cpu['machine_idle_s']:.1f} s, the rest other processes; the load got "
             f"{loop.get('change_requests_per_s', 0):,.0f} answers a second meanwhile.",
         ]

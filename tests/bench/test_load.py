@@ -52,6 +52,17 @@ def test_answers_with_200_count_as_ok(server: int) -> None:
     assert 0 < load.slowest < 5
 
 
+def test_the_loads_own_cpu_is_its_threads(server: int) -> None:
+    load = Load(server, "/ok", connections=4)
+    assert load.cpu_seconds() == 0.0  # not started
+    load.start()
+    time.sleep(0.5)
+    used = load.cpu_seconds()
+    load.stop()
+    assert 0 < used < 1.0  # one thread: at most the wall time it ran (about 0.5 s)
+    assert load.cpu_seconds() == 0.0  # ended
+
+
 def test_any_other_status_is_a_failure_naming_it(server: int) -> None:
     load = _run(Load(server, "/fail", connections=2))
     assert load.ok == 0 and load.failures
