@@ -101,6 +101,28 @@ def test_conversion_over_many_chunks_equals_a_whole_column_cast(synthetic: pa.Ta
     assert np.isfinite(dropped.features).all()
 
 
+def test_nulls_anywhere_and_sliced_chunks_drop_exactly_those_rows(synthetic: pa.Table) -> None:
+    """A null in any tested column, in the middle of a chunk, drops that row only; chunks that
+    start inside their buffers (slices) are read from their offset."""
+    volume = synthetic.column("Volume").to_numpy(zero_copy_only=False).astype(float)
+    holes = np.zeros(synthetic.num_rows, dtype=bool)
+    holes[[1000, 2500, 4001]] = True
+    with_holes = synthetic.set_column(
+        synthetic.schema.get_field_index("Volume"),
+        "Volume",
+        pa.array(volume.astype(np.int64), mask=holes),
+    )
+    sliced = pa.concat_tables(
+        [with_holes.slice(0, 1700), with_holes.slice(1700, 3000), with_holes.slice(4700)]
+    )
+    data = training_data_from_table(sliced)
+    keep = ~holes & synthetic.column("vol_moving_avg").is_valid().to_numpy(zero_copy_only=False)
+    assert data.rows == int(keep.sum()) and data.rows_dropped_null == synthetic.num_rows - int(keep.sum())
+    assert np.array_equal(data.target, volume[keep])
+    expected_day = synthetic.column("Date").cast(pa.date32()).cast(pa.int32()).to_numpy(zero_copy_only=False)
+    assert np.array_equal(data.day, expected_day[keep])
+
+
 def test_a_column_that_holds_no_numbers_is_named(synthetic: pa.Table) -> None:
     text = synthetic.set_column(
         synthetic.schema.get_field_index("Volume"),
