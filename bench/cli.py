@@ -13,7 +13,7 @@ from bench.executor import ExecutorBench, missed_goals
 from bench.loop import LoopBenchFailed, has_service, measure_loop
 from bench.pipeline import REPO_ROOT, Bench, BenchConfig
 from bench.report import STAGES_HEADING, evaluate_goals, render_markdown, write_readme_summary, write_report
-from bench.trash import empty_trash
+from bench.trash import empty_trash, wait_for_deletions_to_settle
 
 EXAMPLE = """examples:
   make bench                    # SCALE=1.0: ~26 M rows; writes docs/benchmarks.md
@@ -53,6 +53,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _trash_parents(work: Path) -> list[Path]:
+    """The folders where the cases set their replaced states aside (bench/trash.py)."""
+    return [work.parent, work, work / "executors"]
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s", stream=sys.stderr, force=True)
     args = parse_args(argv)
@@ -68,8 +73,10 @@ def main(argv: list[str] | None = None) -> int:
         runner_datums=not args.no_runner_datums,
     )
     bench = Bench(config, echo=lambda line: print(line, flush=True))
+    waited = wait_for_deletions_to_settle(_trash_parents(work), bench.echo)
     try:
         results = bench.run()
+        results["waited_for_deletions_s"] = round(waited, 1)
         if not args.no_executors and results["run"].get("returncode") == 0:
             results["executors"] = ExecutorBench(
                 config.data_dir, config.specs, work / "executors", REPO_ROOT, bench.echo, args.executor_rounds
@@ -87,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
             results["loop"] = {"error": str(e)}
     # Every deletion waits until here: on this machine's ext4 a file created within minutes of a
     # large deletion pays for it (bench/trash.py), so deleting between the cases slowed the next one.
-    for parent in (work.parent, work, work / "executors"):
+    for parent in _trash_parents(work):
         empty_trash(parent)
     results_file = work / "results.json"
     results_file.write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")

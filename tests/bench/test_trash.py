@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
-from bench.trash import TRASH_PREFIX, empty_trash, set_aside
+from bench.trash import (
+    DELETED_STAMP,
+    TRASH_PREFIX,
+    empty_trash,
+    last_deletion,
+    set_aside,
+    wait_for_deletions_to_settle,
+)
 
 
 def test_set_aside_renames_and_empty_trash_deletes_only_trash(tmp_path: Path) -> None:
@@ -18,5 +26,25 @@ def test_set_aside_renames_and_empty_trash_deletes_only_trash(tmp_path: Path) ->
     work.mkdir()  # the fresh folder can be made at once
     assert set_aside(tmp_path / "missing") is None
     assert empty_trash(tmp_path) == 1
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep", "scale-1.0"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [DELETED_STAMP, "keep", "scale-1.0"]
     assert empty_trash(tmp_path / "missing") == 0
+
+
+def test_the_next_run_waits_until_a_deletion_has_settled(tmp_path: Path) -> None:
+    """empty_trash stamps when it deleted; a run starting sooner than the settle time after it
+    waits for the rest (files created within minutes of a deletion are slower here)."""
+    lines: list[str] = []
+    assert last_deletion([tmp_path]) is None
+    assert wait_for_deletions_to_settle([tmp_path], lines.append, settle=5) == 0.0
+    set_aside_folder = tmp_path / "state"
+    set_aside_folder.mkdir()
+    set_aside(set_aside_folder)
+    before = time.time()
+    assert empty_trash(tmp_path) == 1
+    deleted = last_deletion([tmp_path, tmp_path / "missing"])
+    assert deleted is not None and before - 1 <= deleted <= time.time()
+    started = time.monotonic()
+    waited = wait_for_deletions_to_settle([tmp_path], lines.append, settle=0.6)
+    assert 0 < waited <= 0.6 and time.monotonic() - started >= waited - 0.05
+    assert len(lines) == 1 and lines[0].startswith("== waiting 1 s: the previous run deleted its states")
+    assert wait_for_deletions_to_settle([tmp_path], lines.append, settle=0.6) == 0.0  # settled now
