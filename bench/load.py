@@ -3,10 +3,12 @@
 The clients share one thread and a selector (non-blocking sockets, the request bytes built once,
 only the status line parsed), so the load costs the machine little of its own: the live loop's
 case measures the service and the jobs under load, not the load generator. The first version ran
-one thread per client with ``http.client``; on 2 cores its threads took 9.8 of the 59.5 CPU
-seconds of window (b) (docs/benchmarks.md, notes). Each request opens its own connection and
-asks the server to close it (``Connection: close``), as a client without keep-alive does; a
-request counts as failed when it is refused, reset, times out or gets any status but 200.
+one thread per client with ``http.client``: 0.33-0.35 CPU ms a request against the API, 0.20 ms
+with this one (the bench process as a whole, those threads included, took 9.8 of the 59.5 CPU
+seconds of window (b) at 21:08 on 2026-12-01: docs/benchmarks.md, notes). Each request opens its
+own connection and asks the server to close it (``Connection: close``), as a client without
+keep-alive does; a request counts as failed when it is refused, reset, times out or gets any
+status but 200.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ class Load:
 
     port: int
     path: str
-    connections: int = 16
+    connections: int
     timeout: float = REQUEST_TIMEOUT
     ok: int = 0
     failures: list[str] = field(default_factory=list)
@@ -83,8 +85,8 @@ class Load:
                 else:  # top up: a finished or failed request is followed by a new one
                     for _ in range(self.connections - len(selector.get_map())):
                         self._open(selector, request)
-                for key, events in selector.select(timeout=0.1):
-                    self._step(selector, key.data, events)
+                for key, _events in selector.select(timeout=0.1):
+                    self._step(selector, key.data)
                 self._expire(selector)
                 if drain_until is not None and time.monotonic() > drain_until:
                     for key in list(selector.get_map().values()):
@@ -101,7 +103,7 @@ class Load:
             return
         selector.register(sock, selectors.EVENT_WRITE, state)
 
-    def _step(self, selector: selectors.BaseSelector, state: _Request, events: int) -> None:
+    def _step(self, selector: selectors.BaseSelector, state: _Request) -> None:
         try:
             if state.pending:
                 error = state.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.executor import executor_lines
+from bench.machine import PROBE_LOOP_STEPS, PROBE_MEMORY_BYTES
 
 NOTES_MARKER = "<!-- Everything above is written by `make bench`; notes below this line are kept. -->"
 STAGES_HEADING = "## Pipeline stages (first run, fresh state)"
@@ -137,9 +138,10 @@ def _speed_probe(probe: dict) -> str:
     if not probe:
         return "n/a"
     return (
-        f"{_fmt(probe.get('python_loop_s'), 2)} s for a 10 M-step Python loop, "
-        f"{_fmt(probe.get('fresh_memory_s'), 2)} s to write 512 MiB of memory just taken from the system "
-        "(bench/machine.py: compare runs of different days by these)"
+        f"{_fmt(probe.get('python_loop_s'), 2)} s for a {PROBE_LOOP_STEPS / 1e6:g} M-step Python loop, "
+        f"{_fmt(probe.get('fresh_memory_s'), 2)} s to write {PROBE_MEMORY_BYTES // 2**20} MiB of memory "
+        "just taken from the system (bench/machine.py; they did not follow the machine's changes of "
+        "speed seen so far)"
     )
 
 
