@@ -64,7 +64,7 @@ def read_features_table(root: Path, with_dates: bool = True) -> pa.Table:
         raise TrainInputError(f"{root}: column(s) {', '.join(missing)} missing from the features files")
     log.info("reading %d parquet files under %s", len(dataset.files), root)
     # pre_buffer off: each file is a few small column chunks, read in one go anyway; coalescing
-    # them through the I/O pool cost ~20% more CPU over the 8,049 files (docs/model.md, "Train's read").
+    # them through the I/O pool was slower in each of three measurements (docs/model.md, "Train's read").
     scan_options = ds.ParquetFragmentScanOptions(pre_buffer=False)
     return dataset.scanner(columns=wanted, fragment_scan_options=scan_options).to_table()
 
