@@ -52,6 +52,7 @@ from runner.records import (
     PipelineRecord,
 )
 from runner.spec import Spec
+from runner.standby import imports_file
 from runner.state import State, StateError, new_id, now_iso
 from runner.visible import make_link, remove_link
 from runner.workers import JobConfig, Result, Task, WorkerPool
@@ -286,6 +287,7 @@ def job_config(
         working_dir=options.working_dir,
         empty_files=options.empty_files,
         pause_file=str(pause_file(state.job_dir(job_id))),
+        imports_file=str(imports_file(state.root, spec.name)),
     )
 
 

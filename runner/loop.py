@@ -20,7 +20,11 @@ pipelines and the heads of their input branches, and:
   cores are free again; the time paused is written to the job's pause record before it resumes,
   so its datums' ``datumTimeout`` counts only running time (runner/pause_clock.py);
   background jobs also run at ``BACKGROUND_NICE``, so they get only what the rest leaves;
-- keeps each service pipeline running and reloads it on a new input commit (services.py).
+- keeps each service pipeline running and reloads it on a new input commit (services.py);
+- while no job on the path to a service runs, forks for each idle pipeline a standby job process
+  that imports ahead the installed modules its warm workers imported last time; the pipeline's
+  next job runs in it if it was prepared for that job (same spec, grant and priority), else in a
+  fresh process (standby.py, job_process.py; local executor only).
 
 With the docker executor (``up --executor docker``) the jobs run their datums in each pipeline's
 image exactly as ``run --executor docker`` does (the same ``run_job`` and executor), and each
@@ -47,21 +51,21 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Any, TextIO
 
-from runner.children import die_with_parent, signal_tree, stop_group
+from runner.children import signal_tree, stop_group
 from runner.cpu_weight import cpu_request, service_nice
 from runner.executors import Executor, ExecutorKind, ExecutorUnavailable, LocalExecutor
 from runner.executors.service import DockerService
-from runner.jobs import JobOutcome, input_heads, needs_job, run_job, topo_order
+from runner.job_process import JobOrder, StandbyKey, job_main, standby_main
+from runner.jobs import JobOutcome, input_heads, needs_job, topo_order
 from runner.pause_clock import Pause, PauseRecord, pause_file, write_pauses
 from runner.records import JobState, PipelineRecord
 from runner.services import Service, ServiceError
 from runner.spec import Spec, upstream_pipelines
+from runner.standby import imports_file, read_imports
 from runner.state import State
 
 #: Seconds between two looks at the branch heads when nothing else wakes the loop.
 POLL_SECONDS = 0.2
-#: Niceness of background jobs' processes (19 is the lowest priority).
-BACKGROUND_NICE = 19
 #: Seconds a job has to stop (kill its workers, record itself killed) before it is killed.
 JOB_STOP_TIMEOUT = 10.0
 
@@ -111,38 +115,27 @@ class RunningJob:
         return self.process.pid
 
 
-def _job_main(
-    conn: Connection,
-    root: str,
-    record: PipelineRecord,
-    heads: dict[str, str],
-    cwd: str,
-    cores: int,
-    background: bool,
-    executor: Executor,
-) -> None:
-    """A job's process: its own process group, its priority and thread budget, then ``run_job``."""
-    with contextlib.suppress(OSError):
-        os.setpgid(0, 0)
-    die_with_parent()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the loop decides what Ctrl-C stops
+@dataclass
+class Standby:
+    """A job process forked ahead of its pipeline's next job, importing what the pipeline's workers
+    imported last time (runner/standby.py); ``key`` says which job it may take."""
 
-    def stop(_signum: int, _frame: Any) -> None:
-        raise SystemExit(143)  # run_job kills its workers and records the job killed
+    key: StandbyKey
+    process: multiprocessing.process.BaseProcess
+    conn: Connection
 
-    signal.signal(signal.SIGTERM, stop)
-    if background:
-        os.nice(BACKGROUND_NICE)
-    os.environ["OMP_NUM_THREADS"] = str(cores)
-    state = State(root)
-    try:
-        outcome = run_job(state, record, heads, cwd, max_workers=cores, quiet=True, executor=executor)
-    except SystemExit:
-        return
-    except Exception as exc:  # a state change under the job (pipeline deleted...): one line
-        outcome = JobOutcome("-", record.name, ok=False, reason=f"{record.name}: job failed: {exc}")
-    with contextlib.suppress(OSError):
-        conn.send(outcome)
+    def close(self) -> None:
+        """Stop it (it has no children before it takes a job)."""
+        with contextlib.suppress(OSError):
+            self.conn.send(None)
+        self.process.join(timeout=0.5)
+        if self.process.is_alive():
+            self.process.terminate()  # SIGTERM: it stops even in the middle of an import
+            self.process.join(timeout=2)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
+        self.conn.close()
 
 
 class Loop:
@@ -163,6 +156,9 @@ class Loop:
         self.budget = max(1, cores or os.cpu_count() or 1)
         self.service_overrides = service_overrides or {}
         self.running: dict[str, RunningJob] = {}
+        self.standbys: dict[str, Standby] = {}
+        #: (pipeline, key) of standbys that exited before taking a job: not forked again
+        self.failed_standbys: set[tuple[str, StandbyKey]] = set()
         self.services: dict[str, Service] = {}
         self.refused: set[str] = set()
         #: pipeline -> (heads, spec hash) of its last failed job: not retried until they change
@@ -304,31 +300,95 @@ class Loop:
         self, record: PipelineRecord, heads: dict[str, str], cores: int, critical: bool, order: int
     ) -> None:
         spec = record.spec
-        parent, child = self.ctx.Pipe(duplex=False)
-        process = self.ctx.Process(
-            target=_job_main,
-            args=(
-                child,
-                str(self.state.root),
-                record,
-                heads,
-                self.cwd,
-                cores,
-                not critical,
-                self.executor,
-            ),
-            name=f"job-{spec.name}",
-        )
-        process.start()
-        child.close()
-        with contextlib.suppress(OSError):  # also here, so the group exists before any signal to it
-            os.setpgid(process.pid, process.pid)
+        key = StandbyKey(record.effective_hash, cores, not critical)
+        started = self._start_in_standby(record, heads, key)
+        how = ", in its standby" if started is not None else ""
+        if started is None:
+            parent, child = self.ctx.Pipe(duplex=False)
+            process = self.ctx.Process(
+                target=job_main,
+                args=(
+                    child,
+                    JobOrder(str(self.state.root), record, heads),
+                    self.cwd,
+                    cores,
+                    not critical,
+                    self.executor,
+                ),
+                name=f"job-{spec.name}",
+            )
+            process.start()
+            child.close()
+            with contextlib.suppress(OSError):  # also here, so the group exists before any signal to it
+                os.setpgid(process.pid, process.pid)
+            started = process, parent
+        process, conn = started
         self.running[spec.name] = RunningJob(
-            spec.name, heads, record.effective_hash, cores, critical, order, process, parent
+            spec.name, heads, record.effective_hash, cores, critical, order, process, conn
         )
         inputs = ", ".join(f"{repo}@{commit[:12]}" for repo, commit in heads.items())
         kind = "" if critical else ", background"
-        self._say(f"{spec.name}: job started on {inputs} ({cores} core(s){kind})")
+        self._say(f"{spec.name}: job started on {inputs} ({cores} core(s){kind}{how})")
+
+    # -- standby job processes (runner/standby.py) -------------------------------------------
+    def _start_in_standby(
+        self, record: PipelineRecord, heads: dict[str, str], key: StandbyKey
+    ) -> tuple[multiprocessing.process.BaseProcess, Connection] | None:
+        """Hand the job to the pipeline's standby if it was prepared for exactly this job."""
+        standby = self.standbys.pop(record.name, None)
+        if standby is None:
+            return None
+        if standby.key == key and standby.process.is_alive():
+            try:
+                standby.conn.send(JobOrder(str(self.state.root), record, heads))
+                return standby.process, standby.conn
+            except OSError:
+                pass
+        standby.close()
+        return None
+
+    def _keep_standbys(self, records: list[PipelineRecord], specs: dict[str, Spec]) -> None:
+        """While no job on the path to a service runs, fork a standby for each idle pipeline whose
+        warm workers recorded their imports (local executor only: in an image, the container's
+        worker imports), so that importing never takes a core from that path."""
+        if self.executor.kind is not ExecutorKind.LOCAL or self.stop_signal is not None:
+            return
+        for name in [n for n in self.standbys if n not in specs]:
+            self.standbys.pop(name).close()
+        if any(job.critical and not job.paused for job in self.running.values()):
+            return
+        critical = critical_pipelines(specs)
+        for record in records:
+            name, spec = record.name, record.spec
+            if spec.is_service or name in self.running:
+                continue
+            key = StandbyKey(record.effective_hash, cores_wanted(spec, self.budget), name not in critical)
+            standby = self.standbys.get(name)
+            if standby is not None:
+                if standby.key == key and standby.process.is_alive():
+                    continue
+                if standby.key == key:  # it exited on its own: don't fork it again and again
+                    self.failed_standbys.add((name, key))
+                self.standbys.pop(name).close()
+            if (name, key) in self.failed_standbys:
+                continue
+            modules = read_imports(imports_file(self.state.root, name))
+            if modules:
+                self.standbys[name] = self._fork_standby(spec, key, modules)
+
+    def _fork_standby(self, spec: Spec, key: StandbyKey, modules: list[str]) -> Standby:
+        parent, child = self.ctx.Pipe()
+        env = {"PPS_PIPELINE_NAME": spec.name, **spec.env}  # what every datum of its jobs sets
+        process = self.ctx.Process(
+            target=standby_main,
+            args=(child, modules, env, self.cwd, key.cores, key.background),
+            name=f"standby-{spec.name}",
+        )
+        process.start()
+        child.close()
+        with contextlib.suppress(OSError):
+            os.setpgid(process.pid, process.pid)
+        return Standby(key, process, parent)
 
     def _sync_services(self, specs: dict[str, Spec]) -> None:
         for name, spec in specs.items():
@@ -361,6 +421,7 @@ class Loop:
         records, specs = self._specs()
         self._schedule(records, specs)
         self._sync_services(specs)
+        self._keep_standbys(records, specs)
 
     # -- running and stopping ----------------------------------------------------------------
     def _on_signal(self, signum: int, _frame: Any) -> None:
@@ -408,6 +469,9 @@ class Loop:
                 self.executor.finish(job_id)  # containers of a job killed before it could remove them
             del self.running[name]
             self._say(f"{name}: job stopped; its finished datums are reused by the next start")
+        for standby in self.standbys.values():
+            standby.close()
+        self.standbys.clear()
         for service in self.services.values():
             service.stop()
         self.services.clear()

@@ -32,6 +32,7 @@ from typing import Any
 
 from runner.datum_log import DatumLog
 from runner.pause_clock import DatumClock
+from runner.standby import ImportRecorder
 
 PYTHON_RE = re.compile(r"^python(3(\.\d+)?)?$")
 
@@ -189,10 +190,12 @@ class WarmRunner:
 
     modules: ModuleCache
     environment: EnvironmentGuard
+    #: records this worker's imports after its first datum, for ``runner up``'s standby jobs
+    recorder: ImportRecorder | None = None
 
     @classmethod
-    def for_this_process(cls) -> WarmRunner:
-        return cls(ModuleCache(), EnvironmentGuard())
+    def for_this_process(cls, recorder: ImportRecorder | None = None) -> WarmRunner:
+        return cls(ModuleCache(), EnvironmentGuard(), recorder)
 
     def run(
         self,
@@ -262,4 +265,6 @@ class WarmRunner:
             self.environment.exit()
             sys.argv = saved_argv
             os.chdir(cwd)
+        if self.recorder is not None:
+            self.recorder.after_datum()
         return ok

@@ -50,6 +50,7 @@ from runner.children import die_with_parent
 from runner.datum_log import DatumLog
 from runner.objects import ObjectStore, link_or_copy
 from runner.pause_clock import DatumClock
+from runner.standby import ImportRecorder
 from runner.visible import make_link, remove_link
 from runner.warm import PYTHON_RE, WarmRunner, streams_on_fds, warm_module
 
@@ -88,6 +89,9 @@ class JobConfig:
     #: the job's pause record (runner/pause_clock.py), written by ``runner up`` when it resumes the
     #: job: ``datumTimeout`` does not count the time paused; "" = none
     pause_file: str = ""
+    #: where warm workers record their imports for ``runner up``'s standby jobs (runner/standby.py);
+    #: "" = not recorded
+    imports_file: str = ""
 
 
 @dataclass
@@ -464,8 +468,9 @@ StartRunner = Callable[[JobConfig, "Stager"], DatumRunner]
 class LocalDatumRunner:
     """The local executor: datums run in this worker process (warm) or as its subprocesses."""
 
-    def __init__(self) -> None:
-        self.warm = WarmRunner.for_this_process()
+    def __init__(self, imports_file: str = "", cwd: str = "") -> None:
+        recorder = ImportRecorder(imports_file, cwd) if imports_file else None
+        self.warm = WarmRunner.for_this_process(recorder)
 
     def execute(self, config: JobConfig, task: Task, pfs_root: str, log: DatumLog, **options: Any) -> bool:
         return execute(config, task, pfs_root, log, self.warm, **options)
@@ -474,8 +479,8 @@ class LocalDatumRunner:
         return None
 
 
-def start_local_runner(_config: JobConfig, _stager: Stager) -> DatumRunner:
-    return LocalDatumRunner()
+def start_local_runner(config: JobConfig, _stager: Stager) -> DatumRunner:
+    return LocalDatumRunner(config.imports_file, config.cwd)
 
 
 def run_task(
