@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from bench.commands import CommandFailed
-from bench.executor import ExecutorBench, missed_goals
+from bench.executor import DEFAULT_ROUNDS, ExecutorBench, missed_goals
 from bench.loop import LoopBenchFailed, has_service, measure_loop
 from bench.pipeline import REPO_ROOT, Bench, BenchConfig
 from bench.report import STAGES_HEADING, evaluate_goals, render_markdown, write_readme_summary, write_report
@@ -48,7 +48,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="skip ingest and features with the docker executor against the local one",
     )
     parser.add_argument(
-        "--executor-rounds", type=int, default=1, help="rounds of the executor comparison (default 1)"
+        "--executor-rounds",
+        type=int,
+        default=DEFAULT_ROUNDS,
+        help=f"rounds of the executor comparison, the order swapped each round (default {DEFAULT_ROUNDS})",
     )
     return parser.parse_args(argv)
 

@@ -45,6 +45,10 @@ def _docker_cpu_seconds() -> float | None:
         return None
 
 
+#: Rounds of the executor comparison unless told otherwise (``--executor-rounds``).
+DEFAULT_ROUNDS = 2
+
+
 @dataclass(frozen=True)
 class ExecutorBench:
     data_dir: Path
@@ -53,8 +57,10 @@ class ExecutorBench:
     repo_root: Path
     echo: Callable[[str], None] = print
     #: rounds of both executors, the order swapped every round (local first, then docker first...);
-    #: each stage's fastest round is reported, the least disturbed by the rest of the machine
-    rounds: int = 1
+    #: each stage's fastest round is reported, the least disturbed by the rest of the machine.
+    #: Two by default: with one, local always ran first, and the same ingest ratio moved between
+    #: 1.08x and 1.54x over five runs of one day (docs/benchmarks.md, notes of 2026-12-01)
+    rounds: int = DEFAULT_ROUNDS
 
     def _runner(self, state: Path, *args: str) -> CommandRun:
         return run_measured(
