@@ -204,16 +204,16 @@ class WarmRunner:
         overrides: dict[str, str],
         cwd: str,
         log: DatumLog,
-        timeout: float | None,
+        clock: DatumClock | None,
         accept_return_codes: tuple[int, ...] = (),
         workdir: str | None = None,
-        pause_path: str = "",
     ) -> bool:
         """Run ``python -m module args`` with fds 1/2 on ``log``; True on success (exit status 0, or
         one of ``accept_return_codes``, the spec's ``acceptReturnCode``, as for a subprocess).
 
-        ``timeout`` (``datumTimeout``) counts running time: the pauses of the job recorded at
-        ``pause_path`` (runner/pause_clock.py) are not counted.
+        ``clock`` (``datumTimeout``, None = no limit) counts running time: the pauses of the job
+        recorded in its pause file (runner/pause_clock.py) are not counted; the code gets the
+        running time the clock has left (``errCmd`` runs on what ``cmd`` left).
 
         The module is found from ``cwd`` (the runner's folder, on ``sys.path``); the code runs in
         ``workdir`` (``transform.workingDir``) if given, else in ``cwd``; ``cwd`` is restored after."""
@@ -231,10 +231,9 @@ class WarmRunner:
             os.chdir(workdir or cwd)
             if cwd not in sys.path:
                 sys.path.insert(0, cwd)
-            clock = DatumClock(timeout, pause_path) if timeout else None
             if clock is not None:
                 signal.signal(signal.SIGALRM, _TimeoutAlarm(clock))
-                signal.setitimer(signal.ITIMER_REAL, clock.timeout)
+                signal.setitimer(signal.ITIMER_REAL, max(clock.time_left(), MIN_REARM_SECONDS))
             try:
                 _exec_as_main(self.modules.get(module))
                 ok = True

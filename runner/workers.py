@@ -354,9 +354,11 @@ def run_subprocess(
     pfs_root: str,
     log: DatumLog,
     cwd: str,
+    clock: DatumClock | None = None,
 ) -> bool:
-    """Run ``cmd`` as a subprocess with fds 1/2 on ``log``; ``datumTimeout`` counts its running time
-    (the job's pauses recorded in ``config.pause_file`` are given back: runner/pause_clock.py)."""
+    """Run ``cmd`` as a subprocess with fds 1/2 on ``log``; ``clock`` (``datumTimeout``) counts its
+    running time (the job's pauses recorded in ``config.pause_file`` are given back:
+    runner/pause_clock.py)."""
     if PYTHON_RE.match(os.path.basename(cmd[0])):
         cmd = [sys.executable, *cmd[1:]]
     stdin = "".join(map_pfs(line, pfs_root) + "\n" for line in stdin_lines) if stdin_lines else None
@@ -375,7 +377,6 @@ def run_subprocess(
         log.write(f"cannot run {cmd[0]!r}: {exc.strerror}\n")
         return False
     with proc:
-        clock = DatumClock(config.timeout, config.pause_file) if config.timeout else None
         if not _wait_within(proc, stdin.encode() if stdin is not None else None, clock):
             assert clock is not None
             log.write(clock.timed_out_message() + "\n")
@@ -420,16 +421,34 @@ def working_dir(config: JobConfig, pfs_root: str) -> str:
 
 
 def execute(
-    config: JobConfig, task: Task, pfs_root: str, log: DatumLog, warm: WarmRunner, error_handler: bool = False
+    config: JobConfig,
+    task: Task,
+    pfs_root: str,
+    log: DatumLog,
+    warm: WarmRunner,
+    error_handler: bool = False,
+    started: float | None = None,
 ) -> bool:
     """Run one staged datum's ``cmd`` (``errCmd``/``errStdin`` if ``error_handler``): warm for
     ``python3 -m module`` (no stdin), else as a subprocess; success is exit status 0 or one of
-    ``acceptReturnCode`` (for both, as driver.go ``RunUserCode``/``RunUserErrorHandlingCode``);
-    ``datumTimeout`` applies to both."""
+    ``acceptReturnCode`` (for both, as driver.go ``RunUserCode``/``RunUserErrorHandlingCode``).
+
+    ``datumTimeout`` is one deadline for the datum's try, counted from ``started`` (the
+    ``time.monotonic()`` its ``cmd`` started; now if not given): ``errCmd`` runs on what ``cmd`` left
+    of it, and not at all once it is used up, as Pachyderm runs the recovery callback under the
+    datum's timeout context (src/server/worker/datum/datum.go ``Run``/``run``)."""
     spec_cmd, spec_stdin = (config.err_cmd, config.err_stdin) if error_handler else (config.cmd, config.stdin)
     cmd = [map_pfs(arg, pfs_root) for arg in spec_cmd]
     if not error_handler:
         log.begin()
+    clock = (
+        DatumClock(config.timeout, config.pause_file, time.monotonic() if started is None else started)
+        if config.timeout
+        else None
+    )
+    if error_handler and clock is not None and clock.time_left() <= 0:
+        log.write(f"runner: errCmd not run: cmd used up the datum's datumTimeout ({config.timeout:g}s)\n")
+        return False
     cwd = working_dir(config, pfs_root)
     if not os.path.isdir(cwd):
         log.write(f"transform.workingDir {config.working_dir}: no such folder ({cwd})\n")
@@ -443,12 +462,11 @@ def execute(
             overrides,
             config.cwd,
             log,
-            config.timeout,
+            clock,
             config.accept_return_codes,
             cwd,
-            config.pause_file,
         )
-    return run_subprocess(config, cmd, spec_stdin, {**os.environ, **overrides}, pfs_root, log, cwd)
+    return run_subprocess(config, cmd, spec_stdin, {**os.environ, **overrides}, pfs_root, log, cwd, clock)
 
 
 class DatumRunner(Protocol):
@@ -495,13 +513,16 @@ def run_task(
     recovered = collected = False
     try:
         stager.stage(task)
-        ok = runner.execute(config, task, stager.visible_pfs, stager.log)
+        cmd_started = time.monotonic()  # datumTimeout's one deadline for cmd and errCmd
+        ok = runner.execute(config, task, stager.visible_pfs, stager.log, started=cmd_started)
         if ok:
             outputs = stager.collect(store)
             collected = True
         elif config.err_cmd:
             stager.log.write("runner: cmd failed; running errCmd\n")
-            recovered = runner.execute(config, task, stager.visible_pfs, stager.log, error_handler=True)
+            recovered = runner.execute(
+                config, task, stager.visible_pfs, stager.log, error_handler=True, started=cmd_started
+            )
         log = stager.log.tail()
     except Exception as exc:  # staging or collecting failed: report it as the datum's failure
         ok, log = False, f"runner: {type(exc).__name__}: {exc}\n"
@@ -530,10 +551,11 @@ def _debug_main(config: JobConfig, task: Task, root: str, visible: str, parent: 
     log = DatumLog(Path(root) / "datum.log")
     warm = WarmRunner.for_this_process()
     try:
-        ok = execute(config, task, f"{visible}/pfs", log, warm)
+        cmd_started = time.monotonic()
+        ok = execute(config, task, f"{visible}/pfs", log, warm, started=cmd_started)
         if not ok and config.err_cmd:
             log.write("runner: cmd failed; running errCmd\n")
-            if execute(config, task, f"{visible}/pfs", log, warm, error_handler=True):
+            if execute(config, task, f"{visible}/pfs", log, warm, error_handler=True, started=cmd_started):
                 log.write("runner: errCmd succeeded: run would count this datum as recovered\n")
     except Exception as exc:
         log.write(f"runner: {type(exc).__name__}: {exc}\n")

@@ -198,6 +198,48 @@ def test_err_cmd_runs_after_every_failed_try(runner: Runner, tmp_path: Path) -> 
     assert (counts / "errcmd").read_text() == "try\ntry\n"
 
 
+@pytest.mark.parametrize("mode", ["warm", "subprocess"], ids=["warm", "subprocess"])
+def test_err_cmd_runs_within_the_datums_one_timeout(runner: Runner, tmp_path: Path, mode: str) -> None:
+    """src/server/worker/datum/datum.go ``Run``/``run``: the recovery callback (errCmd) runs with the
+    same timeout context as cmd, so it gets what cmd left of ``datumTimeout``, and nothing once cmd
+    used it all. Here cmd fails after 1.5 s of a 3 s timeout and errCmd needs 2.5 s: killed at the
+    deadline, the datum is not recovered (with a fresh timeout it would be). Then cmd runs past the
+    timeout: errCmd does not run at all."""
+    _put(runner, tmp_path, "data", {"f": "x"})
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    err_cmd = ["bash", "-c", f"echo started >> {marks}/errcmd; sleep 2.5; echo done >> {marks}/errcmd"]
+
+    def spec(cmd_seconds: float) -> Path:
+        if mode == "warm":  # python3 -m: runs in the worker, sleeps, then exits 1
+            cmd = stage_cmd("slow", "/pfs/out", "/pfs/data", str(cmd_seconds), "1")
+            transform: dict[str, object] = {"errCmd": err_cmd}
+        else:
+            cmd = ["bash"]
+            transform = {"stdin": [f"sleep {cmd_seconds}", "exit 1"], "errCmd": err_cmd}
+        return write_spec(
+            tmp_path / "s",
+            "deadline",
+            pfs("data", "/*"),
+            cmd,
+            transform=transform,
+            datumTries=1,
+            datumTimeout="3s",
+        )
+
+    runner("create", "pipeline", "-f", str(spec(1.5)))
+    result = runner("run", expect=1)
+    assert "1 failed" in result.out and "recovered" not in result.out.split("failed", 1)[1][:20]
+    assert (marks / "errcmd").read_text() == "started\n"  # killed at the deadline, before "done"
+    assert "datum timed out after 3s (datumTimeout)" in runner("logs", "-p", "deadline").out
+
+    (marks / "errcmd").unlink()
+    runner("update", "pipeline", "-f", str(spec(10)), "--reprocess")
+    runner("run", expect=1)
+    assert not (marks / "errcmd").exists()
+    assert "errCmd not run: cmd used up the datum's datumTimeout (3s)" in runner("logs", "-p", "deadline").out
+
+
 def test_empty_files_are_staged_empty(runner: Runner, tmp_path: Path) -> None:
     """src/server/worker/datum/datum.go downloadData: an input with emptyFiles is downloaded with
     pfssync.WithEmpty (every file there, each empty)."""
