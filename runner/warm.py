@@ -165,22 +165,39 @@ def streams_on_fds() -> tuple[io.TextIOWrapper, io.TextIOWrapper]:
 
 #: The shortest re-arming of the timer: ``setitimer`` with 0 would disarm it.
 MIN_REARM_SECONDS = 0.001
+#: Seconds a warm datum has, once ``DatumTimeout`` is raised in it, to give control back to the
+#: worker. A datum that swallows it (a bare ``except:``) and runs on past that has its worker
+#: process ended, as Pachyderm kills a timed-out datum's process (driver.go ``RunUserCode``,
+#: ``exec.CommandContext``); the pool then fails the datum naming its timeout.
+TIMEOUT_GRACE_SECONDS = 2.0
+#: The exit status of a worker process ended so (runner/workers.py ``WorkerPool``).
+TIMED_OUT_WORKER_EXIT = 124
 
 
 class _TimeoutAlarm:
     """The SIGALRM handler of one warm datum: at the wall-clock expiry, the time its job was paused
     by ``runner up`` is given back (the timer re-armed for it, runner/pause_clock.py); once the
-    running time is used up, ``DatumTimeout`` is raised in the datum's code. Python runs the
-    handler in the main thread between bytecodes, so after a long C call, as before."""
+    running time is used up, ``DatumTimeout`` is raised in the datum's code, and the timer armed
+    once more for ``TIMEOUT_GRACE_SECONDS``: if it fires again, the datum did not stop and the
+    worker process ends itself. Python runs the handler in the main thread between bytecodes, so
+    after a long C call, as before."""
 
     def __init__(self, clock: DatumClock) -> None:
         self.clock = clock
+        self.raised = False
 
     def __call__(self, _signum: int, _frame: Any) -> None:
+        if self.raised:  # DatumTimeout was swallowed and the datum still runs: stop it the hard way
+            line = f"{self.clock.timed_out_message()}; the datum did not stop, so its worker process ended\n"
+            with contextlib.suppress(OSError):
+                os.write(2, line.encode())
+            os._exit(TIMED_OUT_WORKER_EXIT)
         left = self.clock.time_left()
         if left > 0:
             signal.setitimer(signal.ITIMER_REAL, max(left, MIN_REARM_SECONDS))
             return
+        self.raised = True
+        signal.setitimer(signal.ITIMER_REAL, TIMEOUT_GRACE_SECONDS)
         raise DatumTimeout()
 
 
@@ -231,26 +248,34 @@ class WarmRunner:
             os.chdir(workdir or cwd)
             if cwd not in sys.path:
                 sys.path.insert(0, cwd)
-            if clock is not None:
-                signal.signal(signal.SIGALRM, _TimeoutAlarm(clock))
-                signal.setitimer(signal.ITIMER_REAL, max(clock.time_left(), MIN_REARM_SECONDS))
+            alarm = _TimeoutAlarm(clock) if clock is not None else None
+            if alarm is not None:
+                signal.signal(signal.SIGALRM, alarm)
+                signal.setitimer(signal.ITIMER_REAL, max(alarm.clock.time_left(), MIN_REARM_SECONDS))
             try:
                 _exec_as_main(self.modules.get(module))
                 ok = True
             except SystemExit as exc:
                 ok = exc.code in (None, 0) or exc.code in accept_return_codes
-                if isinstance(exc.code, str):
+                if alarm is not None and alarm.raised:
+                    pass  # the stage caught DatumTimeout and exited: said below
+                elif isinstance(exc.code, str):
                     print(exc.code, file=sys.stderr)
                 elif not ok and log.written() == 0:  # say why, unless the stage already did
                     print(f"exit status {exc.code}", file=sys.stderr)
             except DatumTimeout:
-                assert clock is not None
-                print(clock.timed_out_message(), file=sys.stderr)
+                pass  # said below
             except BaseException:
-                traceback.print_exc()
+                if alarm is None or not alarm.raised:
+                    traceback.print_exc()
             finally:
-                if clock is not None:
+                if alarm is not None:
                     signal.setitimer(signal.ITIMER_REAL, 0)
+            if alarm is not None and alarm.raised:
+                # timed out, however the stage ended: caught DatumTimeout or not (Pachyderm's
+                # context kills the process, whatever it was doing)
+                ok = False
+                print(alarm.clock.timed_out_message(), file=sys.stderr)
         finally:
             with contextlib.suppress(Exception):
                 sys.stdout.flush()

@@ -52,7 +52,7 @@ from runner.objects import ObjectStore, link_or_copy
 from runner.pause_clock import DatumClock
 from runner.standby import ImportRecorder
 from runner.visible import make_link, remove_link
-from runner.warm import PYTHON_RE, WarmRunner, streams_on_fds, warm_module
+from runner.warm import PYTHON_RE, TIMED_OUT_WORKER_EXIT, WarmRunner, streams_on_fds, warm_module
 
 PFS_RE = re.compile(r"(?<![\w./-])/pfs(?=/|$|[^\w.-])")
 
@@ -696,6 +696,11 @@ class WorkerPool:
             current = w.pending.popleft()
             why = f"signal {-code}" if code is not None and code < 0 else f"exit status {code}"
             log = f"runner: the worker process running this datum died ({why})\n"
+            if code == TIMED_OUT_WORKER_EXIT and self.config.timeout:
+                log = (
+                    f"datum timed out after {self.config.timeout:g}s (datumTimeout) and did not stop "
+                    "when told: its worker process was ended\n"
+                )
             retry = on_result(Result(current.datum_id, current.attempt, False, 0.0, log))
             if retry is not None:
                 tasks.append(retry)

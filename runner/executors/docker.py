@@ -56,6 +56,7 @@ from runner.executors.docker_client import (
 from runner.executors.kinds import ExecutorKind
 from runner.executors.resources import niced, resource_options
 from runner.spec import Spec
+from runner.warm import TIMED_OUT_WORKER_EXIT
 from runner.workers import DatumRunner, JobConfig, Stager, StartRunner, Task
 
 log = logging.getLogger(__name__)
@@ -267,6 +268,8 @@ class ContainerRunner:
         code = self._stop()
         if code == 137:
             how = "killed (exit status 137: out of memory past resourceLimits.memory, or docker kill)"
+        elif code == TIMED_OUT_WORKER_EXIT:
+            how = f"exit status {code}: the datum ran past its datumTimeout and did not stop when told"
         else:
             how = f"exit status {code}" if code is not None else "still running"
         tail = _stderr_tail(self.stderr_path)

@@ -80,8 +80,8 @@ def pace_code(steps: int) -> str:
 
 def pace_cmd(path: str, executor: str, steps: int) -> list[str]:
     """The datum's cmd: warm (a ``python3 -m`` module) or a subprocess (``python3 -c``). Warm in an
-    image is ``python3 -m timeit`` over the same code: its bare ``except:`` would catch a timeout,
-    so it serves only where the datum is meant to succeed."""
+    image is ``python3 -m timeit`` over the same code (its bare ``except:`` catches a timeout, and
+    the datum still fails as timed out: test_a_warm_datum_that_catches_its_timeout_still_times_out)."""
     if path == "subprocess":
         return ["python3", "-c", pace_code(steps)]
     if executor == "docker":
@@ -196,6 +196,50 @@ def test_a_datum_never_paused_times_out_as_before(runner: Runner, tmp_path: Path
     failed = runner("run", expect=1).err
     assert "datum timed out after 1s (datumTimeout)" in failed and "paused" not in failed, failed
     assert runner.head_files("pace") == {}
+
+
+#: Lines of a ``python3 -m timeit`` statement that catches everything while it sleeps: a warm
+#: datum's ``DatumTimeout`` is swallowed and it runs on.
+DEAF_LINES = [
+    "import time",
+    "while True:",
+    "    try:",
+    "        time.sleep(0.05)",
+    "    except BaseException:",
+    "        pass",
+]
+
+
+@pytest.mark.parametrize("executor", EXECUTORS)
+@pytest.mark.parametrize("stage", ["catches-and-exits", "catches-and-runs-on"])
+def test_a_warm_datum_that_catches_its_timeout_still_times_out(
+    runner: Runner, tmp_path: Path, stage: str, executor: str
+) -> None:
+    """Pachyderm's timeout context kills the datum's process whatever it does (driver.go RunUserCode,
+    exec.CommandContext). A warm datum gets DatumTimeout raised in it: ``timeit``'s bare ``except``
+    catches it and exits 1, and the datum still fails as timed out; a datum that catches it and runs
+    on has its worker process ended TIMEOUT_GRACE_SECONDS later, and fails saying so."""
+    write_files(tmp_path / "data", {"f.txt": "x\n"})
+    runner("put", "file", "-r", "raw@master:/", "-f", str(tmp_path / "data"))
+    lines = [pace_code(300)] if stage == "catches-and-exits" else DEAF_LINES
+    image = IMAGE if executor == "docker" else "test/deaf:1"
+    cmd = ["python3", "-m", "timeit", "-n", "1", "-r", "1", *lines]
+    spec = write_spec(
+        tmp_path / "specs",
+        "deaf",
+        pfs("raw", "/*"),
+        cmd,
+        datumTimeout="1s",
+        datumTries=1,
+        transform={"image": image},
+    )
+    runner("create", "pipeline", "-f", str(spec))
+    failed = runner("run", "--executor", executor, expect=1).err
+    if stage == "catches-and-exits":
+        assert "datum timed out after 1s (datumTimeout)" in failed, failed
+    else:
+        assert "did not stop when told" in failed and "datumTimeout" in failed, failed
+    assert runner.head_files("deaf") == {}
 
 
 @pytest.mark.slow
