@@ -106,8 +106,14 @@ def when_ready(server: Any) -> None:
     of ``Arbiter.start``, before the main loop takes any signal, so no HUP is handled the old way.
     """
     from api.hot_swap import ReloadMode, reload_mode
+    from api.worker import BufferedThreadWorker
 
     if reload_mode() is not ReloadMode.SWAP:
+        return
+    if not issubclass(server.worker_class, BufferedThreadWorker):
+        # another worker class (the load test's --worker-class sync) would die of the signal
+        worker_class = server.cfg.worker_class_str
+        server.log.info("api: %s cannot swap models: SIGHUP restarts the workers", worker_class)
         return
 
     def forward_hup() -> None:

@@ -7,7 +7,7 @@ measured, that restart is most of the 1.5-3 s between train's job ending and the
 (docs/serving.md, "Reloading a new model"). In ``swap`` mode instead:
 
 - the master forwards SIGHUP to each of its workers (api/gunicorn_conf.py ``when_ready``);
-- each worker's SIGHUP handler (api/worker.py) only calls ``ModelSwapper.request`` (signal-safe: a
+- each worker's SIGHUP handler (api/worker.py) only queues a reload request (signal-safe: a
   ``queue.SimpleQueue.put_nowait``, as gunicorn's arbiter queues its own signals);
 - the worker's loader thread re-reads ``env.json``, loads that commit's model folder in the
   background while the worker keeps serving, and swaps it in with one assignment

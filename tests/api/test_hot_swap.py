@@ -267,6 +267,20 @@ def test_model_reload_restart_keeps_gunicorns_reload_under_runner_up(
         assert model_info(server) == ("b2", sha256(other_model_dir))
 
 
+def test_another_worker_class_keeps_the_restart_in_swap_mode(
+    model_dir: Path, other_model_dir: Path, service: ServiceEnvDir, tmp_path: Path
+) -> None:
+    """gunicorn's sync worker keeps SIGHUP's default (the end of the process): it is not forwarded one."""
+    service.point("a1", model_dir)
+    env = {"RUNNER_SERVICE_ENV": str(service.env_file)}
+    args = ["--worker-class", "sync"]
+    with running_server(model_dir, log_path=tmp_path / "g.log", env=env, gunicorn_args=args) as server:
+        service.point("b2", other_model_dir)
+        _restart_reload(server)
+        wait_all_serve(server, "b2")
+        assert "api: sync cannot swap models: SIGHUP restarts the workers" in server.log_path.read_text()
+
+
 def test_a_wrong_model_reload_value_stops_gunicorn_with_one_line(model_dir: Path, tmp_path: Path) -> None:
     with (
         pytest.raises(ServerStartError) as caught,
