@@ -26,8 +26,8 @@ the same processes and listening socket, requests in flight finishing on the old
 read so a worker never mixes two commits, and a model that fails to load leaving the old one
 serving. A worker gunicorn starts later reads the same file when it starts (api/gunicorn_conf.py
 ``post_fork``). Before, SIGHUP was gunicorn's graceful reload (new workers, each importing the app
-and loading the model; ``MODEL_RELOAD=restart`` keeps it): 0.5-1.0 s from SIGHUP to ``/model``
-naming the new commit under 16 connections of load against 0.1-0.2 s swapping (docs/serving.md,
+and loading the model; ``MODEL_RELOAD=restart`` keeps it): 0.26-0.99 s from SIGHUP to ``/model``
+naming the new commit under 16 connections of load against 0.06-0.18 s swapping (docs/serving.md,
 "Reloading a new model"). A service that exits is started again, after a pause that doubles up to
 ``MAX_RESTART_DELAY``.
 """
