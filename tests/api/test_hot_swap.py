@@ -26,6 +26,7 @@ import pytest
 import requests
 
 from api.app import DEFAULTS, served_loader
+from api.devtools.reload_timing import run, summary, table
 from api.devtools.sample_model import build_sample_model
 from api.devtools.server import Server, ServerStartError, running_server
 from api.devtools.service_env import ServiceEnvDir, send_reload
@@ -379,3 +380,20 @@ def test_an_unreadable_env_json_keeps_the_model(
     assert loader.loaded == ["a1"]
     assert "api: not reloading, still serving train@a1" in caplog.text
     assert "the service's variables are not readable JSON" in caplog.text
+
+
+def test_the_reload_timing_tool_measures_both_modes(
+    model_dir: Path, other_model_dir: Path, tmp_path: Path
+) -> None:
+    """api/devtools/reload_timing.py, whose numbers docs/serving.md quotes, on a short real run."""
+    reloads = run((model_dir, other_model_dir), tmp_path, rounds=1, connections=2, in_a_row=2)
+    assert [(r.mode, r.connections) for r in reloads] == [
+        (ReloadMode.RESTART, 0),
+        (ReloadMode.SWAP, 0),
+        (ReloadMode.RESTART, 2),
+        (ReloadMode.SWAP, 2),
+    ]
+    assert all(0 < r.first_new <= r.all_new for r in reloads)
+    assert all(r.requests_ok > 0 and r.requests_failed == 0 for r in reloads if r.connections)
+    assert table(reloads, 2).count("\n| swap |") == 2
+    assert "swap, 2 connections: first new answer" in summary(reloads)
