@@ -1,7 +1,8 @@
 """The Flask application factory: routes, limits and JSON error handling in one place.
 
 ``create_app(config)`` loads the model folder once (gunicorn calls it once per worker, see
-``api.wsgi``) and serves:
+``api.wsgi``) into a ``ModelHolder`` (api/served.py), which each request reads once, so that a
+reload can swap the model under a running app (api/hot_swap.py), and serves:
 
 - ``GET /predict?vol_moving_avg=..&adj_close_rolling_med=..`` -> a bare JSON integer;
 - ``POST /predict`` with a JSON list of such objects -> a list of integers (at most
@@ -14,25 +15,22 @@ Every error is JSON ``{"error": ..., "parameter": ...}``: 400 for bad input, 404
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
-from collections.abc import Mapping
-from pathlib import Path
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
-from api.model import LoadedModel, load_model
-from api.openapi import build_openapi
 from api.params import RequestError, parse_batch, parse_query
-from stages.common.model_contract import FEATURE_COLUMNS
+from api.served import API_FEATURES, ModelHolder, ModelSource, ServedModel, load_served
+
+__all__ = ["API_FEATURES", "DEFAULTS", "config_from_env", "create_app", "model_holder", "served_loader"]
 
 log = logging.getLogger(__name__)
-
-#: The API's query parameters: the model must take exactly these, in this order (the model contract's).
-API_FEATURES: tuple[str, ...] = FEATURE_COLUMNS
 
 DEFAULTS: dict[str, Any] = {
     "MODEL_DIR": "/pfs/train",
@@ -43,6 +41,8 @@ DEFAULTS: dict[str, Any] = {
 }
 
 JSON = "application/json"
+#: The key of the app's ModelHolder in ``app.extensions``.
+_HOLDER = "stockpipe_model"
 
 
 def config_from_env(environ: Mapping[str, str] = os.environ) -> dict[str, Any]:
@@ -89,6 +89,18 @@ def _body_within(cap: int) -> bytes:
     raise RequestError("body", f"413 Content Too Large: the body is over {cap} bytes", status=413)
 
 
+def served_loader(config: Mapping[str, Any]) -> Callable[[ModelSource], ServedModel]:
+    """What loads a model source with the app's caps (``config`` over DEFAULTS)."""
+    settings = {**DEFAULTS, **config}
+    max_rows, max_content_length = int(settings["MAX_BATCH_ROWS"]), int(settings["MAX_CONTENT_LENGTH"])
+    return functools.partial(load_served, max_rows=max_rows, max_content_length=max_content_length)
+
+
+def model_holder(app: Flask) -> ModelHolder:
+    """The app's ModelHolder: what a reload swaps (api/hot_swap.py)."""
+    return app.extensions[_HOLDER]
+
+
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """A Flask app serving the model folder ``config['MODEL_DIR']`` (loaded now, once).
 
@@ -97,19 +109,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__)
     app.config.update(DEFAULTS)
     app.config.update(config or {})
-    provenance = app.config["MODEL_PROVENANCE"]
-    model: LoadedModel = load_model(
-        Path(app.config["MODEL_DIR"]),
-        Path(provenance) if provenance else None,
-        expected_features=API_FEATURES,
-    )
+    holder = ModelHolder(served_loader(app.config)(ModelSource.from_config(app.config)))
+    app.extensions[_HOLDER] = holder
     max_rows = int(app.config["MAX_BATCH_ROWS"])
-    features = model.features
-    # Static answers are serialised once, not per request.
     health_body = json.dumps({"status": "ok"})
-    model_body = json.dumps(model.describe(app.config["TRAIN_COMMIT"]), indent=2, sort_keys=True)
-    openapi_body = json.dumps(build_openapi(features, max_rows, int(app.config["MAX_CONTENT_LENGTH"])))
-    app.extensions["stockpipe_model"] = model
 
     def route(rule: str, methods: list[str]):
         # No automatic OPTIONS: a method a path does not list answers 405 with Allow.
@@ -117,13 +120,15 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     @route("/predict", ["GET"])
     def predict_one() -> Response:
-        row = parse_query(request.args, features)
-        return Response(str(model.predict_one(row[0])), mimetype=JSON)
+        served = holder.current  # read once: this request ends on this model whatever swaps meanwhile
+        row = parse_query(request.args, served.features)
+        return Response(str(served.model.predict_one(row[0])), mimetype=JSON)
 
     @route("/predict", ["POST"])
     def predict_batch() -> Response:
-        rows = parse_batch(_body_within(int(app.config["MAX_CONTENT_LENGTH"])), features, max_rows)
-        return _json(model.predict_rows(rows) if len(rows) else [])
+        served = holder.current
+        rows = parse_batch(_body_within(int(app.config["MAX_CONTENT_LENGTH"])), served.features, max_rows)
+        return _json(served.model.predict_rows(rows) if len(rows) else [])
 
     @route("/healthz", ["GET"])
     def healthz() -> Response:
@@ -131,11 +136,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     @route("/model", ["GET"])
     def model_info() -> Response:
-        return Response(model_body, mimetype=JSON)
+        return Response(holder.current.model_body, mimetype=JSON)
 
     @route("/openapi.json", ["GET"])
     def openapi() -> Response:
-        return Response(openapi_body, mimetype=JSON)
+        return Response(holder.current.openapi_body, mimetype=JSON)
 
     @app.errorhandler(RequestError)
     def bad_request(exc: RequestError) -> Response:

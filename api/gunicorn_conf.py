@@ -11,8 +11,11 @@ and keep-alive, with each request read whole (head and body) in the loop before 
 app, so slow or idle clients hold no thread and cannot stall normal requests (docs/serving.md).
 
 The app is not preloaded: each worker imports ``api.wsgi`` and so loads the model once, at
-start. Every worker pins OpenMP to one thread (the booster also predicts with num_threads=1):
-a model thread pool per worker on a small machine makes the workers fight for the cores.
+start. Under ``runner up`` (RUNNER_SERVICE_ENV set) a SIGHUP swaps the new commit's model into the
+running workers instead of restarting them (``when_ready`` below, api/hot_swap.py); MODEL_RELOAD=restart
+keeps gunicorn's restart of the workers. Every worker pins OpenMP to one thread (the booster also
+predicts with num_threads=1): a model thread pool per worker on a small machine makes the workers
+fight for the cores.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import cProfile
 import json
 import os
 import pstats
+import signal
 import sys
 import threading
 import time
@@ -74,24 +78,57 @@ def _profile_this_thread() -> None:
 def on_starting(server: Any) -> None:
     """In the master, before any worker: check the model folder, stop at once with one line if wrong."""
     from api.app import API_FEATURES, DEFAULTS, config_from_env
+    from api.hot_swap import reload_mode
     from api.model import ModelLoadError, read_metadata
 
     try:
         model_dir = config_from_env().get("MODEL_DIR", DEFAULTS["MODEL_DIR"])
         read_metadata(model_dir, API_FEATURES)
+        reload_mode()
     except (ModelLoadError, ValueError) as exc:
         server.log.error("api: cannot serve: %s", exc)
         raise SystemExit(3) from None
     if os.environ.get("RUNNER_SERVICE_ENV"):
-        # Under `runner up` new workers start on every new model (graceful reload): importing
-        # LightGBM once here, not in each of them, shortens the swap (docs/architecture.md).
+        # Under `runner up` a worker that gunicorn starts (a restart, a crashed worker) imports
+        # LightGBM before it can answer: importing it once here, inherited by the fork, saves
+        # that in each of them (docs/architecture.md).
         import lightgbm  # noqa: F401
+
+
+def when_ready(server: Any) -> None:
+    """In swap mode (api/hot_swap.py) make SIGHUP a model swap in the running workers.
+
+    gunicorn 27's master queues SIGHUP and calls ``Arbiter.handle_hup`` from its main loop (arbiter.py
+    ``run``, looked up by name as ``handle_<signal>``), which calls ``reload``: new workers are forked
+    and the old ones stopped. Here the instance's ``handle_hup`` is replaced by one that forwards the
+    signal to every worker (``Arbiter.kill_workers``, which skips a worker that is gone); each
+    worker's handler (api/worker.py ``init_signals``) queues a swap. ``when_ready`` runs at the end
+    of ``Arbiter.start``, before the main loop takes any signal, so no HUP is handled the old way.
+    """
+    from api.hot_swap import ReloadMode, reload_mode
+    from api.worker import BufferedThreadWorker
+
+    if reload_mode() is not ReloadMode.SWAP:
+        return
+    if not issubclass(server.worker_class, BufferedThreadWorker):
+        # another worker class (the load test's --worker-class sync) would die of the signal
+        worker_class = server.cfg.worker_class_str
+        server.log.info("api: %s cannot swap models: SIGHUP restarts the workers", worker_class)
+        return
+
+    def forward_hup() -> None:
+        server.log.info("Hang up: swapping the model in workers %s", sorted(server.WORKERS))
+        server.kill_workers(signal.SIGHUP)
+
+    server.handle_hup = forward_hup
 
 
 def post_fork(server: Any, worker: Any) -> None:
     """Under the local runner's ``up`` (runner/services.py), a new worker first takes the variables
     of the input commit being served (MODEL_DIR, train_COMMIT...) from the JSON file named by
-    RUNNER_SERVICE_ENV, so a graceful reload (SIGHUP) serves the new commit."""
+    RUNNER_SERVICE_ENV, so a worker started later (a crash, a timeout, MODEL_RELOAD=restart's
+    reload) serves the commit being served. gunicorn calls it in the child right after the fork,
+    before ``Worker.init_process`` (arbiter.py ``spawn_worker``)."""
     path = os.environ.get("RUNNER_SERVICE_ENV")
     if path:
         with open(path, encoding="utf-8") as fh:

@@ -17,20 +17,32 @@ refuses it with 413 from its Content-Length without reading it.
 The pool size is gunicorn's ``threads`` (THREADS, default 1: one request at a time per worker,
 the model pinned to one thread per worker, see api/gunicorn_conf.py). docs/serving.md says what
 this protects and docs/load-test.md measures its cost.
+
+Under ``runner up`` (api/hot_swap.py, ``ReloadMode.SWAP``) the worker also takes SIGHUP, which the
+master forwards to it (api/gunicorn_conf.py ``when_ready``): the handler queues a reload for the
+worker's loader thread, which swaps the new commit's model in while the worker keeps serving.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
+import os
+import queue
 import re
 import selectors
+import signal
 import socket
 import time
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from gunicorn.workers.gthread import TConn, ThreadWorker
+
+from api.app import model_holder, served_loader
+from api.hot_swap import SERVICE_ENV, ModelSwapper, ReloadMode, reload_mode
 
 #: Seconds a client has to send a whole request (head, and a buffered body) once it has begun.
 REQUEST_READ_TIMEOUT = 10.0
@@ -122,6 +134,47 @@ class BufferedThreadWorker(ThreadWorker):
         super().__init__(*args, **kwargs)
         # Connections whose request is being read (a set: a finished one leaves in O(1)).
         self.reading: set[_Reading] = set()
+        #: model reloads asked for by SIGHUP, in swap mode (None: SIGHUP keeps gunicorn's default)
+        self.reload_requests: queue.SimpleQueue[None] | None = None
+
+    def init_signals(self) -> None:
+        """gunicorn's worker signals, and SIGHUP as a model reload in swap mode.
+
+        gunicorn (workers/base.py ``Worker.init_signals``) resets SIGHUP to its default, which ends
+        the process: without swap mode the master never sends it one (its ``handle_hup`` starts new
+        workers instead). In swap mode SIGHUP is blocked while that reset runs and the handler is
+        installed, so a HUP that the master forwards meanwhile waits and is taken, not fatal. This runs
+        before the app is imported (``init_process`` calls it before ``load_wsgi``): a HUP during the
+        import is queued and the loader thread takes it once it starts.
+        """
+        if reload_mode() is not ReloadMode.SWAP:
+            super().init_signals()
+            return
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
+        try:
+            super().init_signals()
+            self.reload_requests = queue.SimpleQueue()
+            signal.signal(signal.SIGHUP, self.handle_hup)
+            signal.siginterrupt(signal.SIGHUP, False)  # no EINTR for the request threads' calls
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})
+
+    def handle_hup(self, sig: int, frame: Any) -> None:
+        """SIGHUP in swap mode: queue a model reload (no logging, no locks: it runs in a signal handler)."""
+        if self.reload_requests is not None:
+            self.reload_requests.put_nowait(None)
+
+    def load_wsgi(self) -> None:
+        """Import the app (its model loaded), then, in swap mode, start the worker's loader thread."""
+        super().load_wsgi()
+        if self.reload_requests is not None:
+            ModelSwapper(
+                model_holder(self.wsgi),
+                Path(os.environ[SERVICE_ENV]),
+                served_loader(self.wsgi.config),
+                logger=logging.getLogger("gunicorn.error"),  # the error log gunicorn writes
+                requests=self.reload_requests,
+            ).start()
 
     def accept(self, listener: socket.socket) -> None:
         try:

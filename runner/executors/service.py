@@ -28,8 +28,9 @@ Two ways to start it:
   (``/stockpipe-state/.services/<name>/<commit>/pfs/<input>``), so a worker reads one commit's
   files even when ``current`` moves while it loads them. On a new input
   commit, ``current`` is swapped and ``docker kill --signal HUP`` reaches gunicorn's master
-  through the container's init (``--init``): a graceful reload whose new workers read
-  ``RUNNER_SERVICE_ENV`` (api/gunicorn_conf.py ``post_fork``), the listening socket and the
+  through the container's init (``--init``, which passes it to its child only): the same model
+  swap as for a local service (api/hot_swap.py: the master forwards it to its workers, which
+  re-read ``RUNNER_SERVICE_ENV`` and swap the new model in), the listening socket and the
   published port staying up, so no request fails. Stopping is ``docker stop`` (SIGTERM: gunicorn
   finishes its requests) then ``docker rm --force``; the container's name carries a digest of the
   state folder, and any container of that name is removed before a start, so a loop that was
