@@ -49,7 +49,8 @@ def empty_trash(parent: Path) -> int:
     for trash in found:
         shutil.rmtree(trash, ignore_errors=True)
     if found:
-        (parent / DELETED_STAMP).write_text(f"{time.time():.3f}\n", encoding="ascii")
+        # full precision: a stamp rounded to the millisecond can be later than a time.time() after it
+        (parent / DELETED_STAMP).write_text(f"{time.time()!r}\n", encoding="ascii")
     return len(found)
 
 
