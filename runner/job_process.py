@@ -17,6 +17,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from runner.children import die_with_parent
+from runner.cpu_weight import lower_own_weight, set_session_weight
 from runner.executors import Executor, LocalExecutor
 from runner.jobs import JobOutcome, run_job
 from runner.records import PipelineRecord
@@ -27,10 +28,26 @@ from runner.state import State
 BACKGROUND_NICE = 19
 
 
-def become_job_process(cores: int, background: bool) -> None:
-    """Its own process group, the loop's signals, its priority and thread budget."""
-    with contextlib.suppress(OSError):
-        os.setpgid(0, 0)
+def become_job_process(cores: int, background: bool, own_session: bool = False) -> bool:
+    """Its own process group, the loop's signals, its priority and thread budget; returns whether
+    it is in a session of its own.
+
+    A background job, and a standby (``own_session``), runs in a session of its own: Linux weighs
+    sessions against each other (autogroup, runner/cpu_weight.py), so a process's nice only counts
+    against the processes of its own session. In the loop's session a nice-19 job would still get
+    the loop's whole weight against a service's session; in its own, at nice 19, it gets what the
+    service and the critical jobs leave. (The loop does not make these processes group leaders
+    itself, or ``setsid`` would fail; a session's weight is only ever set by its own processes.)"""
+    own = False
+    if background or own_session:
+        try:
+            os.setsid()
+            own = True
+        except OSError:
+            pass
+    if not own:
+        with contextlib.suppress(OSError):
+            os.setpgid(0, 0)
     die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the loop decides what Ctrl-C stops
 
@@ -39,8 +56,12 @@ def become_job_process(cores: int, background: bool) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     if background:
-        os.nice(BACKGROUND_NICE)
+        if own:
+            lower_own_weight(BACKGROUND_NICE)  # the session's weight and the process's nice
+        else:
+            os.nice(BACKGROUND_NICE)
     os.environ["OMP_NUM_THREADS"] = str(cores)
+    return own
 
 
 @dataclass(frozen=True)
@@ -87,12 +108,20 @@ class StandbyKey:
 def standby_main(
     conn: Connection, modules: list[str], env: dict[str, str], cwd: str, cores: int, background: bool
 ) -> None:
-    """A standby: become a job process, import ``modules`` ahead (with ``env``), wait for the job."""
-    become_job_process(cores, background)
+    """A standby: become a job process, import ``modules`` ahead (with ``env``), wait for the job.
+
+    It imports at the lowest weight of its own session, so that importing takes nothing from a
+    service starting or reloading meanwhile, or from a job; a standby for a critical job raises
+    its session back to the normal weight when it gets the job (allowed without privilege)."""
+    own = become_job_process(cores, background, own_session=True)
+    if own:
+        set_session_weight(BACKGROUND_NICE)
     try:
         import_ahead(modules, env)
         order = conn.recv()
     except (EOFError, OSError, SystemExit):
         return
     if isinstance(order, JobOrder):
+        if own and not background:
+            set_session_weight(0)
         run_job_here(conn, order, cwd, cores, LocalExecutor())

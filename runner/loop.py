@@ -19,7 +19,8 @@ pipelines and the heads of their input branches, and:
   process groups) running background jobs until it has them, and they resume (SIGCONT) when
   cores are free again; the time paused is written to the job's pause record before it resumes,
   so its datums' ``datumTimeout`` counts only running time (runner/pause_clock.py);
-  background jobs also run at ``BACKGROUND_NICE``, so they get only what the rest leaves;
+  background jobs also run at ``BACKGROUND_NICE``, in a session of their own whose scheduling group
+  has that weight too (job_process.py), so they get only what the rest leaves;
 - keeps each service pipeline running and reloads it on a new input commit (services.py);
 - while no job on the path to a service runs, forks for each idle pipeline a standby job process
   that imports ahead the installed modules its warm workers imported last time; the pipeline's
@@ -319,8 +320,10 @@ class Loop:
             )
             process.start()
             child.close()
-            with contextlib.suppress(OSError):  # also here, so the group exists before any signal to it
-                os.setpgid(process.pid, process.pid)
+            if critical:  # also here, so the group exists before any signal to it (a background
+                # job makes its own session: runner/job_process.py)
+                with contextlib.suppress(OSError):
+                    os.setpgid(process.pid, process.pid)
             started = process, parent
         process, conn = started
         self.running[spec.name] = RunningJob(
@@ -385,9 +388,7 @@ class Loop:
             name=f"standby-{spec.name}",
         )
         process.start()
-        child.close()
-        with contextlib.suppress(OSError):
-            os.setpgid(process.pid, process.pid)
+        child.close()  # it makes its own session (runner/job_process.py)
         return Standby(key, process, parent)
 
     def _sync_services(self, specs: dict[str, Spec]) -> None:

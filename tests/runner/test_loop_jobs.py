@@ -11,6 +11,7 @@ that arrive meanwhile get the next job (docs.pachyderm.com, "Pipeline triggers" 
 from __future__ import annotations
 
 import json
+import os
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -119,6 +120,16 @@ def _service_dag(tmp_path: Path, runner: Runner, bg_seconds: str) -> Path:
     return record
 
 
+def _autogroup_nice(pid: int) -> int | None:
+    """The nice of ``pid``'s session group, from ``/autogroup-<n> nice <v>`` (None: no text, the
+    boot session's group or a process gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/autogroup").read_text().split()
+    except OSError:
+        return None
+    return int(fields[-1]) if len(fields) == 3 else None
+
+
 def test_background_jobs_yield_their_cores_to_the_path_to_a_service(
     runner: Runner, tmp_path: Path, loops: list[LiveLoop]
 ) -> None:
@@ -134,6 +145,12 @@ def test_background_jobs_yield_their_cores_to_the_path_to_a_service(
     assert loop.output().index("fast: job started") < bg_started.start()
     loop.wait_for(r"svc: started on fast@", WAIT)
     assert any(p.nice() == 19 for p in loop.descendants()), "the background job is not niced"
+    # in a session of its own, whose scheduling group has the weight of nice 19 (a nice counts only
+    # against the processes of its own session): runner/job_process.py
+    niced = [p for p in loop.descendants() if p.nice() == 19]
+    assert all(os.getsid(p.pid) != os.getsid(loop.process.pid) for p in niced)
+    if Path("/proc/self/autogroup").exists():
+        assert any(_autogroup_nice(p.pid) == 19 for p in niced)
     state = State(runner.state)
     # bg's job has recorded itself (a job paused before it has runs no datum: no pause to record)
     _wait_until(lambda: bool(state.list_jobs("bg")))

@@ -68,11 +68,20 @@ def test_import_ahead_sets_the_jobs_variables_while_importing_and_puts_the_envir
     assert import_ahead(["reads_env_zz"], {}) == 0  # already loaded: nothing to do
 
 
-def _wait_for_a_child(loop: LiveLoop) -> None:
+def _wait_for_a_child(loop: LiveLoop) -> psutil.Process:
     deadline = time.monotonic() + WAIT
     while not psutil.Process(loop.process.pid).children():
         assert time.monotonic() < deadline, f"no standby forked within {WAIT}s:\n{loop.output()}"
         time.sleep(0.05)
+    return psutil.Process(loop.process.pid).children()[0]
+
+
+def _autogroup_nice(pid: int) -> int | None:
+    try:
+        fields = Path(f"/proc/{pid}/autogroup").read_text().split()
+    except OSError:
+        return None
+    return int(fields[-1]) if len(fields) == 3 else None
 
 
 def _probe(runner: Runner) -> dict[str, object]:
@@ -97,7 +106,14 @@ def test_the_next_job_runs_in_a_standby_with_its_imports_done(
     assert not any(name.startswith("tests") for name in read_imports(imports_file(runner.state, "probe")))
 
     # the standby is forked once the loop is idle; the next put's job runs in it
-    _wait_for_a_child(loop)  # no job runs and there is no service: the loop's only child is the standby
+    standby = _wait_for_a_child(loop)  # no job runs and there is no service: the loop's only child
+    # it waits in a session of its own at the lowest weight (its imports take nothing from a service)
+    assert os.getsid(standby.pid) != os.getsid(loop.process.pid)
+    if Path("/proc/self/autogroup").exists():
+        deadline = time.monotonic() + WAIT
+        while _autogroup_nice(standby.pid) != 19:
+            assert time.monotonic() < deadline, "the standby's session is not at nice 19"
+            time.sleep(0.05)
     runner("put", "file", "-r", "raw@master:/", "-f", str(write_files(tmp_path / "b", {"b.txt": "2\n"})))
     started = loop.wait_for(
         r"probe: job started on raw@\w+ \(1 core\(s\)(?P<how>[^)]*)\)", WAIT, after=first.end()
