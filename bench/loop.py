@@ -341,7 +341,7 @@ def loop_section(loop: dict[str, Any]) -> str:
             f"to {AFTER_SWAP:g} s after the swap: {loop['swap_requests']} requests, "
             f"{loop['swap_failed_requests']} failed or refused; "
             f"the slowest took {loop['swap_slowest_request_s']:.2f} s "
-            "(while the new workers load the model, requests wait in the listening socket's backlog).",
+            "(the running workers load the new model in the background and swap it in: api/hot_swap.py).",
         ]
     cpu = loop.get("change_cpu")
     if cpu:
