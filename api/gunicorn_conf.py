@@ -131,8 +131,12 @@ def post_fork(server: Any, worker: Any) -> None:
     before ``Worker.init_process`` (arbiter.py ``spawn_worker``)."""
     path = os.environ.get("RUNNER_SERVICE_ENV")
     if path:
+        from api.hot_swap import remember_start_env
+
         with open(path, encoding="utf-8") as fh:
-            os.environ.update(json.load(fh))
+            overrides = json.load(fh)
+        remember_start_env(overrides)  # api/wsgi.py falls back to it if this commit's model fails
+        os.environ.update(overrides)
 
 
 def post_worker_init(worker: Any) -> None:

@@ -40,6 +40,28 @@ log = logging.getLogger(__name__)
 SERVICE_ENV = "RUNNER_SERVICE_ENV"
 #: The variable that chooses how a SIGHUP reloads the model (``ReloadMode``).
 RELOAD_VARIABLE = "MODEL_RELOAD"
+#: Set by post_fork in a new worker: the master's values (JSON) of the variables env.json overrode,
+#: i.e. the commit the service started on, a worker's fallback when env.json's model cannot load.
+START_ENV_VARIABLE = "API_SERVICE_START_ENV"
+
+
+def remember_start_env(overrides: Mapping[str, str], environ: os._Environ[str] = os.environ) -> None:
+    """Before a new worker takes env.json's variables (``overrides``), keep the master's values of them."""
+    environ[START_ENV_VARIABLE] = json.dumps({key: environ.get(key) for key in overrides})
+
+
+def fall_back_to_start_env(environ: os._Environ[str] = os.environ) -> bool:
+    """In swap mode, put back the master's values of the variables env.json overrode (the commit the
+    service started on); False when there is nothing to fall back to."""
+    text = environ.pop(START_ENV_VARIABLE, "")
+    if not text or reload_mode(environ) is not ReloadMode.SWAP:
+        return False
+    for key, value in json.loads(text).items():
+        if value is None:
+            environ.pop(key, None)
+        else:
+            environ[key] = value
+    return True
 
 
 class ReloadMode(enum.Enum):

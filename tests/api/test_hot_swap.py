@@ -234,6 +234,34 @@ def test_a_worker_gunicorn_starts_later_serves_the_current_commit(
     assert model_info(swap_server) == ("b2", sha256(other_model_dir))
 
 
+def test_a_worker_started_while_a_bad_commit_is_named_serves_the_start_commit(
+    swap_server: Server,
+    service: ServiceEnvDir,
+    model_dir: Path,
+    other_model_dir: Path,
+    broken_model_dir: Path,
+) -> None:
+    """A worker replaced while env.json names a model that cannot load starts on the commit the
+    service started on (api/wsgi.py) instead of failing to boot, which would stop the whole server
+    (gunicorn's exit code 3); the next good commit reaches it as it reaches the others."""
+    pids = wait_workers(swap_server)
+    wait_all_serve(swap_server, "a1")
+    service.point("c3", broken_model_dir)
+    os.kill(pids[0], signal.SIGKILL)  # replaced by gunicorn: its post_fork reads env.json (c3)
+    deadline = time.monotonic() + SWAP_BOUND
+    while pids[0] in (now := swap_server.worker_pids()) or len(now) != 2:
+        assert time.monotonic() < deadline, f"no new worker in place of {pids[0]}: {now}"
+        time.sleep(0.05)
+    wait_log(swap_server, "api: cannot load the served commit at start")
+    wait_log(swap_server, f"api: cannot load {broken_model_dir}, still serving")
+    assert swap_server.process.poll() is None
+    # the start commit's files (this fixture's master names no train commit, only its folder)
+    assert {model_info(swap_server)[1] for _ in range(20)} == {sha256(model_dir)}
+    service.point("d4", other_model_dir)
+    send_reload(swap_server.process.pid)
+    wait_all_serve(swap_server, "d4", in_a_row=30)
+
+
 def _restart_reload(server: Server) -> list[int]:
     """SIGHUP, then wait until both workers are new processes; returns their pids."""
     old = set(wait_workers(server))
