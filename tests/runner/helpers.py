@@ -45,3 +45,13 @@ def write_files(root: Path, files: dict[str, str]) -> Path:
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_text(text)
     return root
+
+
+def autogroup_nice(pid: int) -> int | None:
+    """The nice of ``pid``'s session group, from ``/autogroup-<n> nice <v>`` (None: no text, as for
+    the boot session's group, or the process is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/autogroup").read_text().split()
+    except OSError:
+        return None
+    return int(fields[-1]) if len(fields) == 3 else None

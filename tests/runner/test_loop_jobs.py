@@ -24,7 +24,7 @@ from runner.pause_clock import pause_file, read_pauses
 from runner.spec import load_specs
 from runner.state import State
 from tests.runner.conftest import Runner
-from tests.runner.helpers import pfs, stage_cmd, write_files, write_spec
+from tests.runner.helpers import autogroup_nice, pfs, stage_cmd, write_files, write_spec
 from tests.runner.live_loop import LiveLoop
 
 #: Generous bounds: the machine may be busy with other work; nothing here measures speed.
@@ -120,16 +120,6 @@ def _service_dag(tmp_path: Path, runner: Runner, bg_seconds: str) -> Path:
     return record
 
 
-def _autogroup_nice(pid: int) -> int | None:
-    """The nice of ``pid``'s session group, from ``/autogroup-<n> nice <v>`` (None: no text, the
-    boot session's group or a process gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/autogroup").read_text().split()
-    except OSError:
-        return None
-    return int(fields[-1]) if len(fields) == 3 else None
-
-
 def test_background_jobs_yield_their_cores_to_the_path_to_a_service(
     runner: Runner, tmp_path: Path, loops: list[LiveLoop]
 ) -> None:
@@ -150,7 +140,7 @@ def test_background_jobs_yield_their_cores_to_the_path_to_a_service(
     niced = [p for p in loop.descendants() if p.nice() == 19]
     assert all(os.getsid(p.pid) != os.getsid(loop.process.pid) for p in niced)
     if Path("/proc/self/autogroup").exists():
-        assert any(_autogroup_nice(p.pid) == 19 for p in niced)
+        assert any(autogroup_nice(p.pid) == 19 for p in niced)
     state = State(runner.state)
     # bg's job has recorded itself (a job paused before it has runs no datum: no pause to record)
     _wait_until(lambda: bool(state.list_jobs("bg")))

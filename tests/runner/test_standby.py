@@ -24,7 +24,7 @@ import pytest
 
 from runner.standby import import_ahead, imported_outside, imports_file, read_imports
 from tests.runner.conftest import Runner
-from tests.runner.helpers import pfs, stage_cmd, write_files, write_spec
+from tests.runner.helpers import autogroup_nice, pfs, stage_cmd, write_files, write_spec
 from tests.runner.live_loop import LiveLoop
 
 #: Generous bounds: the machine may be busy with other work; nothing here measures speed.
@@ -76,14 +76,6 @@ def _wait_for_a_child(loop: LiveLoop) -> psutil.Process:
     return psutil.Process(loop.process.pid).children()[0]
 
 
-def _autogroup_nice(pid: int) -> int | None:
-    try:
-        fields = Path(f"/proc/{pid}/autogroup").read_text().split()
-    except OSError:
-        return None
-    return int(fields[-1]) if len(fields) == 3 else None
-
-
 def _probe(runner: Runner) -> dict[str, object]:
     return json.loads(runner.head_files("probe")["probe.json"])
 
@@ -111,7 +103,7 @@ def test_the_next_job_runs_in_a_standby_with_its_imports_done(
     assert os.getsid(standby.pid) != os.getsid(loop.process.pid)
     if Path("/proc/self/autogroup").exists():
         deadline = time.monotonic() + WAIT
-        while _autogroup_nice(standby.pid) != 19:
+        while autogroup_nice(standby.pid) != 19:
             assert time.monotonic() < deadline, "the standby's session is not at nice 19"
             time.sleep(0.05)
     runner("put", "file", "-r", "raw@master:/", "-f", str(write_files(tmp_path / "b", {"b.txt": "2\n"})))
