@@ -66,8 +66,7 @@ def lower_own_weight(nice: int) -> None:
     ``/proc/self/autogroup``; then the process's own nice (inherited by its children) is all."""
     if nice <= 0:
         return
-    with contextlib.suppress(OSError), open("/proc/self/autogroup", "w", encoding="ascii") as fh:
-        fh.write(str(nice))
+    set_session_weight(nice)
     with contextlib.suppress(OSError):
         os.setpriority(os.PRIO_PROCESS, 0, max(nice, os.getpriority(os.PRIO_PROCESS, 0)))
 
