@@ -13,9 +13,10 @@ installed (the standard library and site-packages, also of a virtualenv inside t
 neither the runner nor the project's own modules (under the ``cwd`` datums run from), in the order
 they were first imported. The stage's own modules are never imported ahead, so code that reads a
 datum's variables when imported still reads them then. The imports ahead run with the variables
-every datum of the job shares (the spec's ``transform.env``, ``PPS_PIPELINE_NAME``,
-``OMP_NUM_THREADS``), as libraries that read their settings when loaded (OpenMP reads ``OMP_*``)
-would see them in a datum; the rest of the environment is put back before the job runs.
+every datum of the job shares (the spec's ``transform.env``, ``PPS_PROJECT_NAME``,
+``PPS_PIPELINE_NAME``, ``OMP_NUM_THREADS``: runner/workers.py ``job_variables``), as libraries that
+read their settings when loaded (OpenMP reads ``OMP_*``) would see them in a datum; the rest of the
+environment is put back before the job runs.
 
 Measured in docs/architecture.md ("Standby jobs").
 """
@@ -29,6 +30,8 @@ import logging
 import os
 import sys
 from pathlib import Path
+
+from runner.warm import EnvironmentGuard
 
 log = logging.getLogger(__name__)
 
@@ -113,8 +116,8 @@ def import_ahead(modules: list[str], env: dict[str, str]) -> int:
     """Import ``modules`` with ``env`` set on top of the environment, then put the environment
     back as it was; returns how many imported. A module that fails to import is skipped: the
     datum that needs it imports it itself, and says why if it fails there too."""
-    saved = dict(os.environ)
-    os.environ.update(env)
+    guard = EnvironmentGuard()
+    guard.enter(env)
     count = 0
     try:
         for name in modules:
@@ -126,11 +129,7 @@ def import_ahead(modules: list[str], env: dict[str, str]) -> int:
             except Exception as exc:  # any import error: leave it to the datum
                 log.debug("standby: %s not imported ahead: %s", name, exc)
     finally:
-        for key in [k for k in os.environ if k not in saved]:
-            del os.environ[key]
-        for key, value in saved.items():
-            if os.environ.get(key) != value:
-                os.environ[key] = value
+        guard.exit()
     with contextlib.suppress(Exception):
         sys.stdout.flush()
     return count

@@ -28,11 +28,13 @@ import traceback
 import types
 from dataclasses import dataclass
 from importlib.machinery import ModuleSpec
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runner.datum_log import DatumLog
 from runner.pause_clock import DatumClock
-from runner.standby import ImportRecorder
+
+if TYPE_CHECKING:  # runner/standby.py imports this module
+    from runner.standby import ImportRecorder
 
 PYTHON_RE = re.compile(r"^python(3(\.\d+)?)?$")
 
