@@ -52,6 +52,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Any, TextIO
 
+from runner.capabilities import LocalOptions
 from runner.children import signal_tree, stop_group
 from runner.cpu_weight import cpu_request, service_nice
 from runner.executors import Executor, ExecutorKind, ExecutorUnavailable, LocalExecutor
@@ -64,6 +65,7 @@ from runner.services import Service, ServiceError
 from runner.spec import Spec, upstream_pipelines
 from runner.standby import imports_file, read_imports
 from runner.state import State
+from runner.workers import job_variables
 
 #: Seconds between two looks at the branch heads when nothing else wakes the loop.
 POLL_SECONDS = 0.2
@@ -230,8 +232,7 @@ class Loop:
     def _free_cores(self) -> int:
         return self.budget - sum(j.cores for j in self.running.values() if not j.paused)
 
-    def _schedule(self, records: list[PipelineRecord], specs: dict[str, Spec]) -> None:
-        critical = critical_pipelines(specs)
+    def _schedule(self, records: list[PipelineRecord], specs: dict[str, Spec], critical: set[str]) -> None:
         order = {r.name: i for i, r in enumerate(records)}
         # (rank, what): paused jobs resume before new jobs of their rank start
         work: list[tuple[tuple[int, int, int], Any]] = []
@@ -350,7 +351,9 @@ class Loop:
         standby.close()
         return None
 
-    def _keep_standbys(self, records: list[PipelineRecord], specs: dict[str, Spec]) -> None:
+    def _keep_standbys(
+        self, records: list[PipelineRecord], specs: dict[str, Spec], critical: set[str]
+    ) -> None:
         """While no job on the path to a service runs, fork a standby for each idle pipeline whose
         warm workers recorded their imports (local executor only: in an image, the container's
         worker imports), so that importing never takes a core from that path."""
@@ -360,7 +363,6 @@ class Loop:
             self.standbys.pop(name).close()
         if any(job.critical and not job.paused for job in self.running.values()):
             return
-        critical = critical_pipelines(specs)
         for record in records:
             name, spec = record.name, record.spec
             if spec.is_service or name in self.running:
@@ -381,7 +383,8 @@ class Loop:
 
     def _fork_standby(self, spec: Spec, key: StandbyKey, modules: list[str]) -> Standby:
         parent, child = self.ctx.Pipe()
-        env = {"PPS_PIPELINE_NAME": spec.name, **spec.env}  # what every datum of its jobs sets
+        # what every datum of its jobs sets, /pfs unmapped (no datum is staged yet)
+        env = job_variables(LocalOptions.of(spec).project, spec.name, spec.env, "/pfs")
         process = self.ctx.Process(
             target=standby_main,
             args=(child, modules, env, self.cwd, key.cores, key.background),
@@ -420,9 +423,10 @@ class Loop:
         """One look at the state: reap ended jobs, start or resume jobs, keep services in step."""
         self._reap()
         records, specs = self._specs()
-        self._schedule(records, specs)
+        critical = critical_pipelines(specs)
+        self._schedule(records, specs, critical)
         self._sync_services(specs)
-        self._keep_standbys(records, specs)
+        self._keep_standbys(records, specs, critical)
 
     # -- running and stopping ----------------------------------------------------------------
     def _on_signal(self, signum: int, _frame: Any) -> None:

@@ -121,14 +121,22 @@ def map_pfs(text: str, pfs_root: str) -> str:
     return PFS_RE.sub(lambda _m: pfs_root, text)
 
 
+def job_variables(project: str, pipeline: str, env: dict[str, str], pfs_root: str) -> dict[str, str]:
+    """The variables every datum of a job sets (the start of ``datum_overrides``): the worker pod's
+    ``PPS_PROJECT_NAME``, ``PPS_PIPELINE_NAME``, then the spec's ``transform.env`` with ``/pfs``
+    mapped to ``pfs_root``. A standby imports with them (runner/loop.py)."""
+    variables = {"PPS_PROJECT_NAME": project, "PPS_PIPELINE_NAME": pipeline}
+    variables.update((k, map_pfs(v, pfs_root)) for k, v in env.items())
+    return variables
+
+
 def datum_overrides(config: JobConfig, task: Task, pfs_root: str) -> dict[str, str]:
     """The variables a datum sets on top of the runner's environment, named as Pachyderm names them:
     the worker pod's ``PPS_PROJECT_NAME``, ``PPS_PIPELINE_NAME`` (src/server/pps/server/worker_rc.go),
     the spec's ``transform.env``, then per datum (src/server/worker/driver/driver.go ``UserCodeEnv``)
     ``<input>`` (its matched path under /pfs) and ``<input>_COMMIT`` for each input,
     ``PACH_DATUM_ID`` (when there are inputs), ``PACH_JOB_ID`` and ``PACH_OUTPUT_COMMIT_ID``."""
-    env = {"PPS_PROJECT_NAME": config.project, "PPS_PIPELINE_NAME": config.pipeline}
-    env.update((k, map_pfs(v, pfs_root)) for k, v in config.env.items())
+    env = job_variables(config.project, config.pipeline, config.env, pfs_root)
     for name, _files, matched, commit in task.inputs:
         env[name] = f"{pfs_root}/{name}{matched if matched != '/' else ''}"
         env[f"{name}_COMMIT"] = commit
