@@ -96,6 +96,14 @@ def wait_log(server: Server, text: str, count: int = 1, bound: float = SWAP_BOUN
     raise AssertionError(f"{text!r} not {count} times in the log within {bound}s:\n{log}")
 
 
+def wait_replaced(server: Server, pid: int, count: int = 2, bound: float = SWAP_BOUND) -> None:
+    """Wait until gunicorn has started a worker in place of the killed ``pid``."""
+    deadline = time.monotonic() + bound
+    while pid in (now := server.worker_pids()) or len(now) != count:
+        assert time.monotonic() < deadline, f"no new worker in place of {pid}: {now}"
+        time.sleep(0.05)
+
+
 @pytest.fixture
 def service(tmp_path: Path) -> ServiceEnvDir:
     return ServiceEnvDir(tmp_path / "services" / "serve")
@@ -226,10 +234,7 @@ def test_a_worker_gunicorn_starts_later_serves_the_current_commit(
     send_reload(swap_server.process.pid)
     wait_all_serve(swap_server, "b2")
     os.kill(pids[0], signal.SIGKILL)  # as a crash, or the master's timeout kill
-    deadline = time.monotonic() + SWAP_BOUND
-    while pids[0] in (now := swap_server.worker_pids()) or len(now) != 2:
-        assert time.monotonic() < deadline, f"no new worker in place of {pids[0]}: {now}"
-        time.sleep(0.05)
+    wait_replaced(swap_server, pids[0])
     wait_all_serve(swap_server, "b2", in_a_row=30)
     assert model_info(swap_server) == ("b2", sha256(other_model_dir))
 
@@ -248,10 +253,7 @@ def test_a_worker_started_while_a_bad_commit_is_named_serves_the_start_commit(
     wait_all_serve(swap_server, "a1")
     service.point("c3", broken_model_dir)
     os.kill(pids[0], signal.SIGKILL)  # replaced by gunicorn: its post_fork reads env.json (c3)
-    deadline = time.monotonic() + SWAP_BOUND
-    while pids[0] in (now := swap_server.worker_pids()) or len(now) != 2:
-        assert time.monotonic() < deadline, f"no new worker in place of {pids[0]}: {now}"
-        time.sleep(0.05)
+    wait_replaced(swap_server, pids[0])
     wait_log(swap_server, "api: cannot load the served commit at start")
     wait_log(swap_server, f"api: cannot load {broken_model_dir}, still serving")
     assert swap_server.process.poll() is None
