@@ -25,6 +25,9 @@ RAW         ?= data/sample
 EXECUTOR    ?= local
 # Image tag of every stage and of the API (specs/*.json name the same tag).
 VERSION     ?= 0.1.0
+# pytest processes of `make test` (pytest-xdist), each running whole test modules (--dist loadscope:
+# a module's fixtures are built once); 0 runs every test in one process. Measured: docs/running.md.
+TEST_WORKERS ?= 2
 
 # $(call require_model,DIR): stop at once (before any install) when DIR holds no trained model.
 define require_model
@@ -62,7 +65,7 @@ pipeline: $(VENV_STAMP) ## run ingest, features and train locally on RAW (defaul
 	echo "next: $(serve_hint), then curl 'http://$(HOST):$(PORT)/predict?vol_moving_avg=2500000&adj_close_rolling_med=41.5'"
 
 test: $(VENV_STAMP) lint ## lint, then run the whole test suite
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadscope $(PYTEST_ARGS)
 
 lint: $(VENV_STAMP) ## ruff over the code
 	$(PY) -m ruff check .

@@ -37,6 +37,8 @@ TABLE_END = "<!-- END GENERATED SPEC TABLE -->"
 TEST_TIME_BEGIN = "<!-- BEGIN GENERATED TEST TIME: make test-time -->"
 TEST_TIME_END = "<!-- END GENERATED TEST TIME -->"
 PYTEST_SUMMARY = re.compile(r"^=* ?(?P<passed>\d+) passed.* in (?P<seconds>[\d.]+)s")
+#: The Makefile's default number of pytest processes of `make test` (TEST_WORKERS in the environment wins).
+TEST_WORKERS_DEFAULT = re.compile(r"^TEST_WORKERS\s*\?=\s*(\d+)\s*$", re.MULTILINE)
 
 
 class MarkerError(Exception):
@@ -182,11 +184,22 @@ def cpu_model() -> str:
     return platform.machine()
 
 
-def test_time_line(passed: int, seconds: float, wall: float, when: dt.datetime) -> str:
+def test_workers(makefile: Path = REPO_ROOT / "Makefile") -> int:
+    """How many pytest processes `make test` runs: TEST_WORKERS as make reads it (the environment wins)."""
+    if os.environ.get("TEST_WORKERS"):
+        return int(os.environ["TEST_WORKERS"])
+    match = TEST_WORKERS_DEFAULT.search(makefile.read_text(encoding="utf-8"))
+    if match is None:
+        raise MarkerError(f"{makefile}: no 'TEST_WORKERS ?= N' line")
+    return int(match[1])
+
+
+def test_time_line(passed: int, seconds: float, wall: float, when: dt.datetime, workers: int) -> str:
     """The README's sentence about `make test`, as measured."""
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    processes = "1 pytest process" if workers <= 1 else f"{workers} pytest processes"
     return (
-        f"ruff, then {passed} tests: {wall:.0f} s in all ({seconds:.0f} s of tests), measured "
+        f"ruff, then {passed} tests in {processes}: {wall:.0f} s in all ({seconds:.0f} s of tests), measured "
         f"{when:%Y-%m-%d} on {os.cpu_count()} cores ({cpu_model()}), load average {load:.1f} after"
     )
 
@@ -210,7 +223,9 @@ def write_test_time(document: Path) -> int:
     if match is None:
         print("docgen: no pytest summary line in the output of make test", file=sys.stderr)
         return 1
-    line = test_time_line(int(match["passed"]), float(match["seconds"]), wall, dt.datetime.now(dt.UTC))
+    line = test_time_line(
+        int(match["passed"]), float(match["seconds"]), wall, dt.datetime.now(dt.UTC), test_workers()
+    )
     text = document.read_text(encoding="utf-8")
     if TEST_TIME_BEGIN not in text or TEST_TIME_END not in text:
         raise MarkerError(f"{document}: missing marker {TEST_TIME_BEGIN}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import subprocess
 from pathlib import Path
@@ -135,10 +136,25 @@ def test_readme_test_time_is_a_measured_line_naming_the_machine() -> None:
     text = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
     line = text.split(docgen.TEST_TIME_BEGIN, 1)[1].split(docgen.TEST_TIME_END, 1)[0]
     assert re.fullmatch(
-        r"ruff, then \d+ tests: \d+ s in all \(\d+ s of tests\), measured \d{4}-\d\d-\d\d on \d+ cores "
+        r"ruff, then \d+ tests in (1 pytest process|\d+ pytest processes): \d+ s in all \(\d+ s of tests\), "
+        r"measured \d{4}-\d\d-\d\d on \d+ cores "
         r"\(.+\), load average [\d.]+ after",
         line,
     ), f"README.md's test time is not a make test-time line: {line!r}"
+
+
+def test_test_time_names_the_pytest_processes_make_test_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The line names TEST_WORKERS as make reads it: the Makefile's default, or the environment's value."""
+    monkeypatch.delenv("TEST_WORKERS", raising=False)
+    default = docgen.test_workers()
+    makefile = (REPO_ROOT / "Makefile").read_text(encoding="utf-8")
+    assert f"TEST_WORKERS ?= {default}\n" in makefile
+    assert "pytest -q -n $(TEST_WORKERS)" in makefile
+    monkeypatch.setenv("TEST_WORKERS", "3")
+    assert docgen.test_workers() == 3
+    when = dt.datetime(2026, 12, 2, tzinfo=dt.UTC)
+    assert " tests in 3 pytest processes: " in docgen.test_time_line(10, 5.0, 6.0, when, 3)
+    assert " tests in 1 pytest process: " in docgen.test_time_line(10, 5.0, 6.0, when, 0)
 
 
 def test_test_time_line_reads_pytests_summary() -> None:

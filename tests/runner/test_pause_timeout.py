@@ -222,6 +222,10 @@ def test_a_warm_datum_that_catches_its_timeout_still_times_out(
     write_files(tmp_path / "data", {"f.txt": "x\n"})
     runner("put", "file", "-r", "raw@master:/", "-f", str(tmp_path / "data"))
     lines = [pace_code(300)] if stage == "catches-and-exits" else DEAF_LINES
+    # The deaf loop must be running when the timeout fires: raised earlier (timeit still compiling,
+    # on a loaded machine), DatumTimeout ends the datum the usual way. 1 s was too short once under
+    # `make test`'s two processes (docker variant).
+    timeout = "1s" if stage == "catches-and-exits" else "4s"
     image = IMAGE if executor == "docker" else "test/deaf:1"
     cmd = ["python3", "-m", "timeit", "-n", "1", "-r", "1", *lines]
     spec = write_spec(
@@ -229,14 +233,14 @@ def test_a_warm_datum_that_catches_its_timeout_still_times_out(
         "deaf",
         pfs("raw", "/*"),
         cmd,
-        datumTimeout="1s",
+        datumTimeout=timeout,
         datumTries=1,
         transform={"image": image},
     )
     runner("create", "pipeline", "-f", str(spec))
     failed = runner("run", "--executor", executor, expect=1).err
     if stage == "catches-and-exits":
-        assert "datum timed out after 1s (datumTimeout)" in failed, failed
+        assert f"datum timed out after {timeout} (datumTimeout)" in failed, failed
     else:
         assert "did not stop when told" in failed and "datumTimeout" in failed, failed
     assert runner.head_files("deaf") == {}
