@@ -29,7 +29,7 @@ from typing import Any
 
 from bench.load import Load
 from bench.pipeline import INCREMENTAL_CANDIDATES, REPO_ROOT, change_last_volume
-from bench.report import Goal
+from bench.report import Goal, stage
 from bench.sampler import ProcessTreeSampler
 from bench.trash import set_aside
 from runner.children import die_with_parent
@@ -315,6 +315,24 @@ def loop_goals(loop: dict[str, Any]) -> list[Goal]:
             exact=True,
         ),
     ]
+
+
+def bulk_path_line(results: dict[str, Any]) -> str | None:
+    """(a)'s path timed with the same run's bulk baselines in place of ingest and features, one
+    after the other as the DAG runs them: put, DuckDB, polars, then train's job of the first run.
+    None when the run lacks one of them."""
+    put = (results.get("loop") or {}).get("first_put_s")
+    baselines = results.get("baselines") or {}
+    duckdb, polars = (baselines.get(name, {}).get("seconds") for name in ("duckdb", "polars"))
+    train = stage(results, "train").get("seconds")
+    parts = (put, duckdb, polars, train)
+    if any(part is None for part in parts):
+        return None
+    return (
+        "For scale, (a)'s path with this run's bulk baselines in place of ingest and features, one "
+        f"after the other as the DAG runs them: the put {put:.1f} s + DuckDB {duckdb:.1f} s + polars "
+        f"{polars:.1f} s + train's job of the first run {train:.1f} s = {sum(parts):.1f} s."
+    )
 
 
 def loop_section(loop: dict[str, Any]) -> str:

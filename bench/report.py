@@ -383,9 +383,11 @@ def render_markdown(results: dict) -> str:
     out += _runner_section(results)
     out += _incremental_section(results)
     if "loop" in results:
-        from bench.loop import loop_section
+        from bench.loop import bulk_path_line, loop_section
 
         out += ["", loop_section(results["loop"])]
+        bulk = bulk_path_line(results)
+        out += [bulk, ""] if bulk else []
     out += executor_lines(results)
     return "\n".join(out).rstrip() + "\n"
 

@@ -128,3 +128,15 @@ def test_the_readme_and_docs_benchmarks_come_from_the_same_run() -> None:
     written = re.search(r"on (\d{4}-\d\d-\d\d \d\d:\d\d UTC);", (root / "docs" / "benchmarks.md").read_text())
     assert written is not None
     assert f"`make bench SCALE=1.0`, {written.group(1)}," in paragraph
+
+
+def test_the_loop_section_times_a_path_of_the_bulk_baselines_from_the_same_run() -> None:
+    run = results()
+    run["loop"] = {"first_run_s": 80.0, "first_put_s": 8.0, "change_s": 19.5, "swap_failed_requests": 0}
+    text = render_markdown(run)
+    assert (
+        "the put 8.0 s + DuckDB 20.0 s + polars 25.0 s + train's job of the first run 90.0 s = 143.0 s"
+        in text
+    )
+    del run["baselines"]["polars"]
+    assert "bulk baselines in place of" not in render_markdown(run)
