@@ -193,6 +193,7 @@ class WindowCpu:
             "load_client_cpu_s": (load_cpu := self.load.cpu_seconds() - self.load_before),
             "bench_other_cpu_s": max(0.0, _own_cpu() - self.own_before - load_cpu),
             "machine_idle_s": self.loop.machine_idle_seconds(self.started, ended),
+            "machine_steal_s": self.loop.machine_steal_seconds(self.started, ended),
         }
 
 
@@ -372,7 +373,8 @@ def loop_section(loop: dict[str, Any]) -> str:
             f"the load's clients (one thread of the bench: bench/load.py) {cpu['load_client_cpu_s']:.1f} s, "
             f"the rest of the bench (its CPU samplers, the polling of /model) "
             f"{cpu.get('bench_other_cpu_s', 0.0):.1f} s, idle "
-            f"{cpu['machine_idle_s']:.1f} s, the rest other processes; the load got "
+            f"{cpu['machine_idle_s']:.1f} s, taken by the hypervisor (steal) "
+            f"{cpu.get('machine_steal_s', 0.0):.1f} s, the rest other processes; the load got "
             f"{loop.get('change_requests_per_s', 0):,.0f} answers a second meanwhile.",
         ]
     return "\n".join(lines) + "\n"

@@ -69,6 +69,7 @@ class CpuSnapshot:
     busy: float  # CPU seconds of the whole machine (all but idle and iowait)
     own: float  # CPU seconds of this process and its waited-for children
     cpu: dict[int, tuple[str, float]]
+    steal: float = 0.0  # CPU seconds the hypervisor gave this machine's cores to others (all cores)
 
 
 def cpu_snapshot() -> CpuSnapshot:
@@ -85,7 +86,8 @@ def cpu_snapshot() -> CpuSnapshot:
     busy = sum(getattr(machine, f, 0.0) for f in ("user", "nice", "system", "irq", "softirq"))
     me = psutil.Process().cpu_times()
     own = me.user + me.system + me.children_user + me.children_system
-    return CpuSnapshot(time.time(), tuple(round(x, 2) for x in os.getloadavg()), busy, own, cpu)
+    loadavg = tuple(round(x, 2) for x in os.getloadavg())
+    return CpuSnapshot(time.time(), loadavg, busy, own, cpu, getattr(machine, "steal", 0.0))
 
 
 def other_cpu_use(before: CpuSnapshot, after: CpuSnapshot, own_pids: set[int], top: int = 6) -> dict:
@@ -110,6 +112,8 @@ def other_cpu_use(before: CpuSnapshot, after: CpuSnapshot, own_pids: set[int], t
         "own_cpu_seconds": round(after.own - before.own, 1),
         "other_cpu_seconds": round(others, 1),
         "share_of_machine": round(others / (elapsed * (os.cpu_count() or 1)), 2),
+        "steal_cpu_seconds": round(after.steal - before.steal, 1),
+        "steal_share": round((after.steal - before.steal) / (elapsed * (os.cpu_count() or 1)), 3),
         "loadavg_before": list(before.loadavg),
         "loadavg_after": list(after.loadavg),
         "top": [{"cpu_seconds": round(s, 1), "command": c} for s, c in used[:top]],

@@ -100,6 +100,7 @@ class Bench:
                     "cpu_seconds": run.sampler.cpu_seconds(start, line.at),
                     "runner_cpu_seconds": run.sampler.root_cpu_seconds(start, line.at),
                     "machine_idle_seconds": run.sampler.machine_idle_seconds(start, line.at),
+                    "machine_steal_seconds": run.sampler.machine_steal_seconds(start, line.at),
                     "window_seconds": line.at - start,
                     "cores": os.cpu_count(),
                     "processed": datums.get("processed"),

@@ -188,11 +188,28 @@ STAGE_HEADER = (
 )
 
 
+def _other_load(others: dict) -> str:
+    """The machine table's line on what else used the machine: other processes, the hypervisor."""
+    steal = (
+        f"{_fmt(others['steal_share'] * 100, 0)} % of the cores' time taken by the hypervisor (steal: "
+        f"{_fmt(others.get('steal_cpu_seconds'), 0)} CPU s); "
+        if others.get("steal_share") is not None
+        else ""
+    )
+    return (
+        f"{_fmt((others.get('share_of_machine') or 0) * 100, 0)} % of all cores used by other processes "
+        f"({_fmt(others.get('other_cpu_seconds'), 0)} CPU s over {_fmt(others.get('seconds'), 0)} s); "
+        f"{steal}load average {others.get('loadavg_before')} before, {others.get('loadavg_after')} after"
+    )
+
+
 def cpu_row(s: dict) -> list[str]:
     """Where one stage's CPU went (runner vs workers) and how busy the machine was."""
     window, cpu, runner = s.get("window_seconds"), s.get("cpu_seconds"), s.get("runner_cpu_seconds")
     cores = (s.get("cores") or 2) if window else None
-    idle = _ratio(s.get("machine_idle_seconds"), window * cores if window and cores else None)
+    available = window * cores if window and cores else None
+    idle = _ratio(s.get("machine_idle_seconds"), available)
+    steal = _ratio(s.get("machine_steal_seconds"), available)
     return [
         s["stage"],
         _fmt(window),
@@ -201,6 +218,7 @@ def cpu_row(s: dict) -> list[str]:
         _fmt(cpu - runner if cpu is not None and runner is not None else None),
         _fmt(_ratio(cpu, window), 2),
         "n/a" if idle is None else f"{idle:.0%}",
+        "n/a" if steal is None else f"{steal:.0%}",
     ]
 
 
@@ -261,13 +279,7 @@ def render_markdown(results: dict) -> str:
                 ),
                 ("date", machine.get("date_utc")),
                 ("speed probe at the start", _speed_probe(machine.get("speed_probe") or {})),
-                (
-                    "other load during the run",
-                    f"{_fmt((others.get('share_of_machine') or 0) * 100, 0)} % of all cores used by other "
-                    f"processes ({_fmt(others.get('other_cpu_seconds'), 0)} CPU s over "
-                    f"{_fmt(others.get('seconds'), 0)} s); load average "
-                    f"{others.get('loadavg_before')} before, {others.get('loadavg_after')} after",
-                ),
+                ("other load during the run", _other_load(others)),
             ],
             align="ll",
         ),
@@ -326,10 +338,20 @@ def render_markdown(results: dict) -> str:
         ),
         "Where the time went: the runner process (datum listing, staging, output hashing and commit) "
         "against its worker processes (the stage code), how many of the cores the stage kept busy, and "
-        "how much of the machine sat idle (idle + iowait, all cores) during the stage's window.",
+        "how much of the machine sat idle (idle + iowait, all cores) during the stage's window, and how "
+        "much of it the hypervisor gave to other guests (steal: time this machine's cores did not run).",
         "",
         table(
-            ("stage", "window s", "CPU s", "runner CPU s", "workers CPU s", "cores busy", "machine idle"),
+            (
+                "stage",
+                "window s",
+                "CPU s",
+                "runner CPU s",
+                "workers CPU s",
+                "cores busy",
+                "machine idle",
+                "steal",
+            ),
             [cpu_row(s) for s in results.get("stages", [])],
         ),
         "",

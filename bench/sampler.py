@@ -33,6 +33,7 @@ class Sample:
     cpu: float = 0.0  # CPU seconds used by the tree so far (exited processes included)
     root_cpu: float = 0.0  # of which the root process itself
     machine_idle: float = 0.0  # the machine's idle + iowait CPU seconds so far (all cores)
+    machine_steal: float = 0.0  # CPU seconds the hypervisor ran something else on our cores so far
 
 
 def tree_usage(root: psutil.Process) -> tuple[int, dict[int, float]]:
@@ -72,7 +73,13 @@ class ProcessTreeSampler:
             machine = psutil.cpu_times()
             idle = machine.idle + getattr(machine, "iowait", 0.0)
             sample = Sample(
-                time.monotonic(), rss, len(cpu), sum(self._cpu.values()), self._cpu[self.root.pid], idle
+                time.monotonic(),
+                rss,
+                len(cpu),
+                sum(self._cpu.values()),
+                self._cpu[self.root.pid],
+                idle,
+                getattr(machine, "steal", 0.0),
             )
             self.samples.append(sample)
             self.pids |= cpu.keys()
@@ -137,8 +144,16 @@ class ProcessTreeSampler:
 
     def machine_idle_seconds(self, start: float | None = None, end: float | None = None) -> float:
         """Idle + iowait CPU seconds of the whole machine (all cores) over the window."""
+        return self._machine_delta("machine_idle", start, end)
+
+    def machine_steal_seconds(self, start: float | None = None, end: float | None = None) -> float:
+        """Steal over the window: CPU seconds the hypervisor gave this machine's cores to other
+        guests (/proc/stat's steal; 0 on bare metal). A shared VM's slow phases show here."""
+        return self._machine_delta("machine_steal", start, end)
+
+    def _machine_delta(self, field: str, start: float | None, end: float | None) -> float:
         first = self._at(start, None) or next(
             (s for s in self.samples if start is None or s.at >= start), None
         )
         last = self._at(end, self.samples[-1] if self.samples else None)
-        return last.machine_idle - first.machine_idle if first and last else 0.0
+        return getattr(last, field) - getattr(first, field) if first and last else 0.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import textwrap
 
@@ -60,9 +61,9 @@ def test_cpu_seconds_of_a_busy_child_are_counted():
 def test_peak_over_a_window_of_time():
     sampler = ProcessTreeSampler.__new__(ProcessTreeSampler)
     sampler.samples = [
-        Sample(1.0, 10, 1, cpu=0.5, root_cpu=0.5, machine_idle=100.0),
-        Sample(2.0, 50, 3, cpu=2.0, root_cpu=0.7, machine_idle=100.5),
-        Sample(3.0, 20, 2, cpu=3.5, root_cpu=1.0, machine_idle=101.5),
+        Sample(1.0, 10, 1, cpu=0.5, root_cpu=0.5, machine_idle=100.0, machine_steal=7.0),
+        Sample(2.0, 50, 3, cpu=2.0, root_cpu=0.7, machine_idle=100.5, machine_steal=7.25),
+        Sample(3.0, 20, 2, cpu=3.5, root_cpu=1.0, machine_idle=101.5, machine_steal=8.0),
     ]
     assert sampler.peak() == 50
     assert sampler.peak(2.5, 3.5) == 20
@@ -73,6 +74,8 @@ def test_peak_over_a_window_of_time():
     assert sampler.root_cpu_seconds(1.5, 3.0) == 1.0 - 0.5
     assert sampler.machine_idle_seconds(0.0, 3.0) == 1.5  # from the first sample when none precedes start
     assert sampler.machine_idle_seconds(2.0, 2.5) == 0.0
+    assert sampler.machine_steal_seconds(0.0, 3.0) == 1.0
+    assert sampler.machine_steal_seconds(2.0, 3.0) == 0.75
 
 
 def test_run_measured_timestamps_lines_and_reports_failures():
@@ -156,13 +159,15 @@ def test_read_train_output_takes_the_contract_files(tmp_path):
 
 def test_other_cpu_use_subtracts_the_benchmark_itself():
     before = CpuSnapshot(
-        100.0, (1.0, 1.0, 1.0), busy=1000.0, own=10.0, cpu={1: ("other", 5.0), 2: ("me", 1.0)}
+        100.0, (1.0, 1.0, 1.0), busy=1000.0, own=10.0, cpu={1: ("other", 5.0), 2: ("me", 1.0)}, steal=3.0
     )
     after = CpuSnapshot(
-        110.0, (2.0, 1.0, 1.0), busy=1016.0, own=20.0, cpu={1: ("other", 11.0), 2: ("me", 9.0)}
+        110.0, (2.0, 1.0, 1.0), busy=1016.0, own=20.0, cpu={1: ("other", 11.0), 2: ("me", 9.0)}, steal=5.0
     )
     use = other_cpu_use(before, after, own_pids={2})
     assert use["other_cpu_seconds"] == 6.0
+    assert use["steal_cpu_seconds"] == 2.0  # the hypervisor's, not counted as busy
+    assert use["steal_share"] == round(2.0 / (10.0 * (os.cpu_count() or 1)), 3)
     assert use["own_cpu_seconds"] == 10.0
     assert [t["command"] for t in use["top"]] == ["other"]
 

@@ -18,6 +18,7 @@ def results() -> dict:
                 "runner_cpu_seconds": 8.0,
                 "window_seconds": 31.0,
                 "machine_idle_seconds": 6.2,
+                "machine_steal_seconds": 9.3,
                 "cores": 2,
                 "rows": 26_000_000,
                 "input_bytes": 2.8e9,
@@ -140,3 +141,13 @@ def test_the_loop_section_times_a_path_of_the_bulk_baselines_from_the_same_run()
     )
     del run["baselines"]["polars"]
     assert "bulk baselines in place of" not in render_markdown(run)
+
+
+def test_the_report_says_how_much_time_the_hypervisor_took() -> None:
+    run = results()
+    run["others"] = {"share_of_machine": 0.01, "other_cpu_seconds": 6, "seconds": 300, "steal_share": 0.12}
+    run["others"]["steal_cpu_seconds"] = 72.0
+    text = render_markdown(run)
+    assert "12 % of the cores' time taken by the hypervisor (steal: 72 CPU s)" in text
+    ingest_row = next(line for line in text.splitlines() if line.startswith("| ingest | 31.0 |"))
+    assert ingest_row.rstrip().endswith("| 10% | 15% |")  # idle 6.2 and steal 9.3 of 31 s x 2 cores
