@@ -510,6 +510,8 @@ def readme_summary(results: dict) -> str:
     stages = {s["stage"]: s for s in results.get("stages", [])}
     machine, others = results.get("machine", {}), results.get("others", {})
     share = _fmt((others.get("share_of_machine") or 0) * 100, 0)
+    steal = others.get("steal_share")
+    stolen = "" if steal is None else f", {_fmt(steal * 100, 0)} % of their time taken by the hypervisor"
     seconds = ", ".join(
         f"{name} {_fmt(stages[name].get('seconds'), 1)} s"
         for name in ("ingest", "features", "train")
@@ -518,7 +520,7 @@ def readme_summary(results: dict) -> str:
     text = (
         f"On the full dataset (a generated one of the same size, `make bench SCALE=1.0`, "
         f"{machine.get('date_utc')}, {machine.get('logical_cores', '?')} cores, {share} % of them used by "
-        f"other work: [docs/benchmarks.md](docs/benchmarks.md)) a first `run` took "
+        f"other work{stolen}: [docs/benchmarks.md](docs/benchmarks.md)) a first `run` took "
         f"{_fmt(_get(results, 'run', 'seconds'), 0)} s: {seconds}"
     )
     if "evaluate" in stages:

@@ -114,6 +114,10 @@ def test_the_readme_paragraph_is_written_from_the_run_between_its_markers(tmp_pa
     assert paragraph in text and "2026-12-01 20:14 UTC, 2 cores" in paragraph
     assert "ingest 30.0 s, features 40.0 s" in paragraph
     assert "44.9 s from the put of the dataset" in paragraph and "19.5 s from one changed CSV" in paragraph
+    run["others"] = {"share_of_machine": 0.01, "steal_share": 0.083}
+    assert "2 cores, 1 % of them used by other work, 8 % of their time taken by the hypervisor:" in (
+        readme_summary(run)
+    )
 
 
 def test_the_readme_and_docs_benchmarks_come_from_the_same_run() -> None:
