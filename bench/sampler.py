@@ -148,7 +148,8 @@ class ProcessTreeSampler:
 
     def machine_steal_seconds(self, start: float | None = None, end: float | None = None) -> float:
         """Steal over the window: CPU seconds the hypervisor gave this machine's cores to other
-        guests (/proc/stat's steal; 0 on bare metal). A shared VM's slow phases show here."""
+        guests (/proc/stat's steal; 0 on bare metal). One cause of a shared VM's slow phases, not the
+        only one: the 05:07 UTC run of 2026-12-02 was slow with 1 % steal (docs/benchmarks.md)."""
         return self._machine_delta("machine_steal", start, end)
 
     def _machine_delta(self, field: str, start: float | None, end: float | None) -> float:
