@@ -31,6 +31,7 @@ import os
 import sys
 from pathlib import Path
 
+from runner.state import write_json_atomic
 from runner.warm import EnvironmentGuard
 
 log = logging.getLogger(__name__)
@@ -94,10 +95,7 @@ class ImportRecorder:
 
 def write_imports(path: Path, names: list[str]) -> None:
     """Write the record atomically (two workers of a job write the same one)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}")
-    tmp.write_text(json.dumps({"modules": names}) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_json_atomic(path, {"modules": names}, compact=True)
 
 
 def read_imports(path: Path) -> list[str]:
