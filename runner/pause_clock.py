@@ -139,5 +139,10 @@ class DatumClock:
 
     def timed_out_message(self) -> str:
         """The datum log's line when ``time_left`` ran out (as before pauses existed, if none)."""
-        paused = f"; {self.paused:.1f}s paused by runner up not counted" if self.paused else ""
-        return f"datum timed out after {self.timeout:g}s (datumTimeout{paused})"
+        return timed_out_message(self.timeout, self.paused)
+
+
+def timed_out_message(timeout: float, paused: float = 0.0) -> str:
+    """How a datum that used up its ``datumTimeout`` is reported; ``paused``: seconds not counted."""
+    not_counted = f"; {paused:.1f}s paused by runner up not counted" if paused else ""
+    return f"datum timed out after {timeout:g}s (datumTimeout{not_counted})"

@@ -49,7 +49,7 @@ from typing import Any, Protocol
 from runner.children import die_with_parent
 from runner.datum_log import DatumLog
 from runner.objects import ObjectStore, link_or_copy
-from runner.pause_clock import DatumClock
+from runner.pause_clock import DatumClock, timed_out_message
 from runner.standby import ImportRecorder
 from runner.visible import make_link, remove_link
 from runner.warm import PYTHON_RE, TIMED_OUT_WORKER_EXIT, WarmRunner, streams_on_fds, warm_module
@@ -705,10 +705,8 @@ class WorkerPool:
             why = f"signal {-code}" if code is not None and code < 0 else f"exit status {code}"
             log = f"runner: the worker process running this datum died ({why})\n"
             if code == TIMED_OUT_WORKER_EXIT and self.config.timeout:
-                log = (
-                    f"datum timed out after {self.config.timeout:g}s (datumTimeout) and did not stop "
-                    "when told: its worker process was ended\n"
-                )
+                ended = "and did not stop when told: its worker process was ended"
+                log = f"{timed_out_message(self.config.timeout)} {ended}\n"
             retry = on_result(Result(current.datum_id, current.attempt, False, 0.0, log))
             if retry is not None:
                 tasks.append(retry)
