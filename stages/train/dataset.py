@@ -43,25 +43,40 @@ class TrainingData:
         return int(self.target.shape[0])
 
 
-def read_features_table(root: Path, with_dates: bool = True) -> pa.Table:
-    """Read the feature and target columns (and Date if ``with_dates``) of every ``*.parquet`` under
-    ``root``, every row (the rows with a null are dropped by :func:`training_data_from_table`).
-
-    pyarrow's dataset discovery skips files and folders whose names start with ``_`` or
-    ``.`` (quality records, temporary files), and returns fragments in sorted path order. The scan
-    has no expression in it: a null test computed by the scan and a filter of each batch cost
-    more than testing the validity bitmaps while copying into numpy (docs/model.md, "Train's read").
-    """
+def features_dataset(root: Path, wanted: list[str]) -> ds.Dataset:
+    """The Parquet dataset of every file under ``root`` (pyarrow's discovery: files and folders whose
+    names start with ``_`` or ``.``, quality records and temporary files, are skipped; files in
+    sorted path order), checked to have the columns ``wanted``."""
     root = Path(root)
     if not root.is_dir():
         raise TrainInputError(f"{root}: features folder does not exist")
     dataset = ds.dataset(root, format="parquet")
     if not dataset.files:
         raise TrainInputError(f"{root}: no .parquet files (run the features stage first)")
-    wanted = [*FEATURE_COLUMNS, TARGET_COLUMN, *([DATE_COLUMN] if with_dates else [])]
     missing = [name for name in wanted if name not in dataset.schema.names]
     if missing:
         raise TrainInputError(f"{root}: column(s) {', '.join(missing)} missing from the features files")
+    return dataset
+
+
+def check_numeric(schema: pa.Schema, source: str, names: list[str]) -> None:
+    """Fail naming the first of ``names`` whose column in ``schema`` does not hold numbers."""
+    for name in names:
+        kind = schema.field(name).type
+        if not (pa.types.is_integer(kind) or pa.types.is_floating(kind)):
+            raise TrainInputError(f"{source}: column {name} holds {kind}, not numbers")
+
+
+def read_features_table(root: Path, with_dates: bool = True) -> pa.Table:
+    """Read the feature and target columns (and Date if ``with_dates``) of every ``*.parquet`` under
+    ``root``, every row (the rows with a null are dropped by :func:`training_data_from_table`).
+
+    The scan has no expression in it: a null test computed by the scan and a filter of each batch
+    cost more than testing the validity bitmaps while copying into numpy (docs/model.md, "Train's
+    read").
+    """
+    wanted = [*FEATURE_COLUMNS, TARGET_COLUMN, *([DATE_COLUMN] if with_dates else [])]
+    dataset = features_dataset(root, wanted)
     log.info("reading %d parquet files under %s", len(dataset.files), root)
     # pre_buffer off: each file is a few small column chunks, read in one go anyway; coalescing
     # them through the I/O pool was slower in each of three measurements (docs/model.md, "Train's read").
@@ -69,7 +84,7 @@ def read_features_table(root: Path, with_dates: bool = True) -> pa.Table:
     return dataset.scanner(columns=wanted, fragment_scan_options=scan_options).to_table()
 
 
-def _complete_rows(batch: pa.RecordBatch, names: list[str]) -> np.ndarray | None:
+def complete_rows(batch: pa.RecordBatch, names: list[str]) -> np.ndarray | None:
     """The rows of ``batch`` where none of the columns ``names`` is null (a bool mask); None when
     every row is complete (no column has a null: nothing to test)."""
     mask = None
@@ -81,7 +96,7 @@ def _complete_rows(batch: pa.RecordBatch, names: list[str]) -> np.ndarray | None
     return mask
 
 
-def _values(array: pa.Array) -> np.ndarray:
+def numeric_values(array: pa.Array) -> np.ndarray:
     """The value slots of a numeric ``array`` as numpy, without a copy (a null's slot holds
     whatever the writer left there: the caller masks those rows out)."""
     if len(array) == 0:
@@ -90,7 +105,7 @@ def _values(array: pa.Array) -> np.ndarray:
     return np.frombuffer(array.buffers()[1], dtype=dtype, count=len(array) + array.offset)[array.offset :]
 
 
-def _all_finite(values: np.ndarray) -> bool:
+def all_finite(values: np.ndarray) -> bool:
     """Whether every value is finite: a finite sum has no NaN or infinity in it (one pass, no mask);
     a sum that overflows is checked value by value."""
     with np.errstate(over="ignore", invalid="ignore"):
@@ -117,14 +132,11 @@ def training_data_from_table(
     if rows_read == 0:
         raise TrainInputError(f"{source}: the features files hold no rows")
     names = [*FEATURE_COLUMNS, TARGET_COLUMN]
-    for name in names:
-        kind = table.schema.field(name).type
-        if not (pa.types.is_integer(kind) or pa.types.is_floating(kind)):
-            raise TrainInputError(f"{source}: column {name} holds {kind}, not numbers")
+    check_numeric(table.schema, source, names)
     with_dates = DATE_COLUMN in table.column_names
     batches = table.select([*names, *([DATE_COLUMN] if with_dates else [])]).to_batches()
     del table
-    masks = [_complete_rows(batch, names) for batch in batches]
+    masks = [complete_rows(batch, names) for batch in batches]
     counts = [
         len(batch) if mask is None else int(np.count_nonzero(mask))
         for batch, mask in zip(batches, masks, strict=True)
@@ -139,7 +151,7 @@ def training_data_from_table(
     at = 0
     for batch, mask, count in zip(batches, masks, counts, strict=True):
         for out, name in zip(columns, names, strict=True):
-            values = _values(batch.column(name))
+            values = numeric_values(batch.column(name))
             out[at : at + count] = values if mask is None else values[mask]
         if with_dates:
             day_column = batch.column(DATE_COLUMN)
@@ -157,7 +169,7 @@ def training_data_from_table(
             day = pc.cast(day_values, pa.date32()).cast(pa.int32()).to_numpy(zero_copy_only=False)
         except pa.ArrowInvalid as exc:
             raise TrainInputError(f"{source}: column Date is not YYYY-MM-DD: {exc}") from exc
-    if not (_all_finite(features) and _all_finite(target)):
+    if not (all_finite(features) and all_finite(target)):
         finite = np.isfinite(features).all(axis=1) & np.isfinite(target)
         features, target = features[finite], target[finite]
         day = None if day is None else day[finite]

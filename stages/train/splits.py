@@ -59,6 +59,14 @@ class PermutationDraws:
     """
 
     _started: dict[tuple[int, int], tuple[threading.Thread, list[np.ndarray]]] = field(default_factory=dict)
+    _ready: dict[tuple[int, int], np.ndarray] = field(default_factory=dict)
+    #: the permutations :meth:`get` drew (not given by :meth:`provide`), by (rows, seed): what a
+    #: cache of them (read_cache.py) does not hold yet
+    drawn: dict[tuple[int, int], np.ndarray] = field(default_factory=dict)
+
+    def provide(self, n_rows: int, seed: int, permutation: np.ndarray) -> None:
+        """A permutation known already (read from a cache): :meth:`get` returns it, undrawn."""
+        self._ready[(n_rows, seed)] = permutation
 
     def start(self, n_rows: int, seed: int) -> None:
         """Begin drawing ``RandomState(seed).permutation(n_rows)`` in a daemon thread."""
@@ -72,14 +80,21 @@ class PermutationDraws:
         self._started[(n_rows, seed)] = (thread, out)
 
     def get(self, n_rows: int, seed: int) -> np.ndarray:
-        """The permutation of ``n_rows`` for ``seed``: the one drawn ahead if any (once), else drawn now."""
+        """The permutation of ``n_rows`` for ``seed``: the one provided or drawn ahead if any (once),
+        else drawn now."""
+        ready = self._ready.pop((n_rows, seed), None)
+        if ready is not None:
+            return ready
         started = self._started.pop((n_rows, seed), None)
+        permutation = None
         if started is not None:
             thread, out = started
             thread.join()
-            if out:  # an exception in the thread (memory) leaves it empty: draw again, here
-                return out[0]
-        return draw_permutation(n_rows, seed)
+            permutation = out[0] if out else None  # an exception in the thread (memory) leaves it empty
+        if permutation is None:
+            permutation = draw_permutation(n_rows, seed)
+        self.drawn[(n_rows, seed)] = permutation
+        return permutation
 
 
 def shuffled_split(

@@ -24,13 +24,23 @@ from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+import pyarrow as pa
+
 from stages.common import model_contract as contract
 from stages.common.arrow_memory import use_jemalloc_pool
 from stages.common.atomic import atomic_path, write_text_atomic
 from stages.common.stage_log import run_logged
-from stages.train.dataset import TrainingData, TrainInputError, load_training_data
+from stages.train.dataset import TrainingData, TrainInputError
 from stages.train.fit import SCORE_ROWS, ServedModel, fit_served_model
 from stages.train.models import CHOSEN, BoosterConfig
+from stages.train.read_cache import (
+    CACHE_VERSION,
+    COLUMNS,
+    CacheIndex,
+    FeatureCache,
+    FileRows,
+    read_training_data,
+)
 from stages.train.splits import RANDOM_SPLIT_SEED, PermutationDraws
 
 log = logging.getLogger("train")
@@ -56,6 +66,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="fit on a random sample of at most this many training rows (0: all of them)",
     )
     parser.add_argument("--threads", type=int, default=defaults.threads, help="LightGBM threads")
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=None,
+        help="keep what each features file converted to in this folder and, next time, convert only "
+        "the files whose content changed (stages/train/read_cache.py); default: no cache",
+    )
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--score-rows", type=int, default=SCORE_ROWS, help="test rows scored")
     args = parser.parse_args(argv)
@@ -161,6 +178,50 @@ def peak_rss_mb() -> int:
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
 
+def start_cache_write(cache: FeatureCache | None, data: TrainingData) -> str:
+    """Start writing ``data``'s rows into ``cache`` (a thread, while the booster fits); returns the
+    rows file's name, '' when there is no cache or it cannot be written (logged)."""
+    if cache is None:
+        return ""
+    try:
+        return cache.start_writing_rows(data)
+    except OSError as exc:
+        log.warning("features cache %s not written: %s", cache.folder, exc)
+        return ""
+
+
+def finish_cache_write(
+    cache: FeatureCache, rows_file: str, rows: int, files: list[FileRows], draws: PermutationDraws
+) -> None:
+    """Name this read's files in the cache's index, with the split's permutation (kept when the
+    cache gave it, written when it was drawn). A failure is logged: the outputs are written."""
+    drawn = draws.drawn.get((rows, RANDOM_SPLIT_SEED))
+    old = cache.index
+    reused = (
+        drawn is None
+        and old is not None
+        and (old.permutation_rows, old.permutation_seed)
+        == (
+            rows,
+            RANDOM_SPLIT_SEED,
+        )
+    )
+    index = CacheIndex(
+        version=CACHE_VERSION,
+        columns=list(COLUMNS),
+        rows_file=rows_file,
+        rows=rows,
+        files=files,
+        permutation_file=old.permutation_file if reused and old is not None else "",
+        permutation_rows=rows,
+        permutation_seed=RANDOM_SPLIT_SEED,
+    )
+    try:
+        cache.finish(index, drawn)
+    except OSError as exc:
+        log.warning("features cache %s not written: %s", cache.folder, exc)
+
+
 def run(args: argparse.Namespace) -> None:
     started = time.perf_counter()
     config = booster_config(args)
@@ -174,12 +235,29 @@ def run(args: argparse.Namespace) -> None:
         pool,
     )
     draws = PermutationDraws()  # the split's permutation, drawn while the read converts
-    data = load_training_data(
-        args.features, with_dates=False, on_row_count=lambda rows: draws.start(rows, RANDOM_SPLIT_SEED)
+    cache = FeatureCache(args.cache_dir) if args.cache_dir else None
+
+    def on_row_count(rows: int) -> None:
+        cached = cache.permutation(rows, RANDOM_SPLIT_SEED) if cache is not None else None
+        if cached is not None:
+            draws.provide(rows, RANDOM_SPLIT_SEED, cached)
+        else:
+            draws.start(rows, RANDOM_SPLIT_SEED)
+
+    data, files, report = read_training_data(args.features, cache, on_row_count)
+    pa.default_memory_pool().release_unused()  # give the batches' buffers back before fitting
+    log.info(
+        "read %d rows, dropped %d with a null feature (each symbol's first rows), kept %d%s",
+        data.rows_read,
+        data.rows_dropped_null,
+        data.rows,
+        f"; {report.describe()}" if cache is not None else "",
     )
+    rows_file = start_cache_write(cache, data)
     read_seconds = time.perf_counter() - started
     model = fit_served_model(data, config, args.score_rows, draws)
     metrics = train_metrics(data, model, args.score_rows)
+    rows = data.rows
     del data
     metadata = model_metadata(model, config, input_commit)
     write_started = time.perf_counter()
@@ -189,7 +267,11 @@ def run(args: argparse.Namespace) -> None:
         total_seconds=round(write_started - started, 1),
         peak_rss_mb=peak_rss_mb(),
     )
+    if cache is not None:
+        metrics["data"]["features_cache"] = report.describe()
     write_outputs(args.out, model, metadata, metrics)
+    if cache is not None and rows_file:
+        finish_cache_write(cache, rows_file, rows, files, draws)
     chosen = metrics[model.split.name][CHOSEN]
     log.info(
         "wrote %s in %.1f s (read %.1f s, fit %.1f s), peak memory %d MB; %s: MAE %s, MSE %.4g, R² %.4f",

@@ -23,7 +23,8 @@ def test_train_spec_runs_the_stage_on_one_datum(repo_root: Path) -> None:
     transform = spec["transform"]
     assert transform["image"] == "stockpipe/train:0.1.0"
     cmd = ["python3", "-m", "stages.train", "--features", "/pfs/features", "--out", "/pfs/out"]
-    assert transform["cmd"] == cmd
+    # The features cache lives in the worker's own /tmp, outside /pfs (stages/train/read_cache.py).
+    assert transform["cmd"] == [*cmd, "--cache-dir", "/tmp/stockpipe-train-cache"]
     assert spec["parallelismSpec"]["constant"] == 1
     assert spec["datumTimeout"].endswith("s") and int(spec["datumTimeout"][:-1]) >= 600
     memory = spec["resourceRequests"]["memory"]
@@ -32,7 +33,9 @@ def test_train_spec_runs_the_stage_on_one_datum(repo_root: Path) -> None:
 
 
 def test_the_cmd_parses_with_the_real_run_defaults() -> None:
-    args = parse_args(["--features", "/pfs/features", "--out", "/pfs/out"])
+    cmd = json.loads((REPO_ROOT / "specs" / "train.json").read_text())["transform"]["cmd"]
+    args = parse_args(cmd[3:])
     assert str(args.features) == "/pfs/features" and str(args.out) == "/pfs/out"
+    assert str(args.cache_dir) == "/tmp/stockpipe-train-cache"
     assert args.score_rows == 200_000 and args.num_boost_round == 100
     assert args.sample_rows == BoosterConfig().sample_rows and args.threads == 2 == spec_cpus()
