@@ -267,8 +267,6 @@ def run(args: argparse.Namespace) -> None:
         total_seconds=round(write_started - started, 1),
         peak_rss_mb=peak_rss_mb(),
     )
-    if cache is not None:
-        metrics["data"]["features_cache"] = report.describe()
     write_outputs(args.out, model, metadata, metrics)
     if cache is not None and rows_file:
         finish_cache_write(cache, rows_file, rows, files, draws)
