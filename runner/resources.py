@@ -71,10 +71,6 @@ class PodResources:
     def cpu_request(self) -> float | None:
         return self.requests.cpu if self.requests.cpu is not None else self.limits.cpu
 
-    @property
-    def memory_request(self) -> int | None:
-        return self.requests.memory if self.requests.memory is not None else self.limits.memory
-
 
 def _field(raw: Mapping[str, Any], key: str, name: str, where: str) -> float | None:
     value = (raw.get(key) or {}).get(name)

@@ -9,9 +9,12 @@ has a counterpart for each:
   a container down on an idle machine.
 - ``resourceLimits.memory``: the cgroup memory limit; the container is OOM-killed past it ->
   ``--memory``.
-- ``resourceRequests.memory``: only a scheduling promise on Kubernetes; docker's nearest is the
-  soft limit the kernel reclaims towards under memory pressure -> ``--memory-reservation``
-  (dropped when it is not below the limit, which docker requires).
+- ``resourceRequests.memory``: only the scheduler's on Kubernetes. On cgroup v1 the container
+  runtime does not use it at all, there being no control for a minimum (Kubernetes blog,
+  2023-05-05, "Kubernetes 1.27: Quality-of-Service for Memory Resources"; only the alpha
+  MemoryQoS feature gate on cgroup v2 turns it into ``memory.min``) -> no option. docker's
+  ``--memory-reservation`` is a soft limit that kubelet never sets: under memory pressure the
+  kernel reclaims a container above it first, which a pod never sees.
 - A limit without a request makes the request equal to the limit (as Kubernetes defaults it).
 
 ``gpu`` and ``disk`` have no local counterpart and are ignored.
@@ -36,14 +39,12 @@ def resource_options(spec: Spec) -> list[str]:
         pod = pod_resources(spec.raw, str(spec.path))
     except QuantityError as exc:
         raise ExecutorUnavailable(str(exc)) from None
-    limits, cpu_request, memory_request = pod.limits, pod.cpu_request, pod.memory_request
+    limits, cpu_request = pod.limits, pod.cpu_request
     options: list[str] = []
     if cpu_request is not None:
         options += ["--cpu-shares", str(max(MIN_SHARES, round(cpu_request * SHARES_PER_CPU)))]
     if limits.cpu is not None:
         options += ["--cpus", f"{limits.cpu:g}"]
-    if memory_request is not None and (limits.memory is None or memory_request < limits.memory):
-        options += ["--memory-reservation", str(memory_request)]
     if limits.memory is not None:
         options += ["--memory", str(limits.memory)]
     return options

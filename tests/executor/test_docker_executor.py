@@ -183,7 +183,8 @@ def test_any_spec_runs_in_its_image_with_cmd_stdin_env_and_resources(
                 "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/memory.max"
                 ' 2>/dev/null > "$d/mem"',
                 'cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu.max 2>/dev/null > "$d/cpu"',
-                'cat /sys/fs/cgroup/cpu/cpu.shares 2>/dev/null > "$d/shares"; true',
+                'cat /sys/fs/cgroup/cpu/cpu.shares 2>/dev/null > "$d/shares"',
+                'cat /sys/fs/cgroup/memory/memory.soft_limit_in_bytes 2>/dev/null > "$d/soft"; true',
             ],
             "env": {"GREETING": "hello from the spec"},
         },
@@ -207,6 +208,9 @@ def test_any_spec_runs_in_its_image_with_cmd_stdin_env_and_resources(
         shares = (out / "shares").read_text().split()
         if shares:  # cgroup v1 only
             assert shares == [str(round(0.25 * SHARES_PER_CPU))]
+        soft = (out / "soft").read_text().split()
+        if soft:  # cgroup v1: the memory request sets no soft limit (as kubelet sets none)
+            assert int(soft[0]) > 2**40
 
 
 @needs_docker()
