@@ -31,6 +31,7 @@ from bench.load import Load
 from bench.pipeline import INCREMENTAL_CANDIDATES, REPO_ROOT, change_last_volume
 from bench.report import Goal, stage
 from bench.sampler import ProcessTreeSampler
+from bench.stage_caches import empty_stage_caches
 from bench.trash import set_aside
 from runner.children import die_with_parent
 from runner.records import JobState
@@ -211,6 +212,7 @@ def measure_loop(data_dir: Path, work_dir: Path, specs: Path, echo: Callable[[st
     """Run the live-loop case; returns its numbers (``goals`` lists them against their limits)."""
     root = work_dir / "loop"
     set_aside(root)  # deleted when make bench ends (bench/trash.py)
+    empty_stage_caches(specs, echo)  # (a) is a first run
     root.mkdir(parents=True)
     state_dir, port = root / "pfs", _free_port()
     state = State(state_dir)

@@ -22,6 +22,7 @@ from typing import Any
 from bench.commands import CommandRun, python_module, run_measured
 from bench.inputs import csv_folder, parquet_folder
 from bench.machine import cpu_snapshot, machine_facts, other_cpu_use, speed_probe
+from bench.stage_caches import empty_stage_caches
 from bench.trash import set_aside
 from tools.synth.generate import Progress, generate, summary_path
 
@@ -136,6 +137,7 @@ class Bench:
     def first_run(self) -> None:
         self.echo(f"== fresh runner state {self.state}")
         set_aside(self.config.work_dir)  # deleted after the pipeline run (bench/trash.py says why)
+        empty_stage_caches(self.config.specs, self.echo)
         self.config.work_dir.mkdir(parents=True)
         put = self.runner("put", "file", "-r", "raw@master:/", "-f", str(self.config.data_dir))
         self.results["put_file"] = {"seconds": put.seconds, "peak_rss": put.peak_rss()}
