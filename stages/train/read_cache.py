@@ -108,7 +108,7 @@ class CacheIndex:
 
 @dataclass
 class ReadReport:
-    """What a cached read did, for train.log and metrics.json."""
+    """What a cached read did, for train.log."""
 
     files: int = 0
     from_cache: int = 0
@@ -156,6 +156,13 @@ class FeatureCache:
             return f"the cache index is unreadable ({type(exc).__name__}: {exc})"
         if index.version != CACHE_VERSION or index.columns != list(COLUMNS):
             return f"the cache holds version {index.version} of {index.columns}"
+        at = 0
+        for entry in index.files:  # each file's rows follow the previous file's, and fill the rows file
+            if entry.start != at or entry.count < 0:
+                return f"the cache index places {entry.path} at row {entry.start}, not {at}"
+            at += entry.count
+        if at != index.rows:
+            return f"the cache index's files hold {at} rows, not {index.rows}"
         try:
             rows = np.memmap(self.folder / index.rows_file, dtype=np.float64, mode="r")
         except (OSError, ValueError) as exc:
@@ -168,7 +175,7 @@ class FeatureCache:
     def cached_features(self) -> np.ndarray:
         assert self.index is not None and self.rows is not None
         n = self.index.rows
-        return self.rows[: 2 * n].reshape(n, len(FEATURE_COLUMNS))
+        return self.rows[: len(FEATURE_COLUMNS) * n].reshape(n, len(FEATURE_COLUMNS))
 
     def cached_target(self) -> np.ndarray:
         assert self.index is not None and self.rows is not None

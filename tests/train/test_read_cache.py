@@ -106,7 +106,9 @@ def test_the_cache_keeps_one_read_and_its_folder_is_private(features: Path, tmp_
     assert cache_dir.stat().st_mode & 0o777 == 0o700
 
 
-@pytest.mark.parametrize("damage", ["garbled index", "other version", "rows file gone", "rows file short"])
+@pytest.mark.parametrize(
+    "damage", ["garbled index", "other version", "rows misplaced", "rows file gone", "rows file short"]
+)
 def test_a_damaged_cache_is_read_around_and_replaced(features: Path, tmp_path: Path, damage: str) -> None:
     cache_dir = tmp_path / "cache"
     _cached_read(features, cache_dir)
@@ -116,6 +118,10 @@ def test_a_damaged_cache_is_read_around_and_replaced(features: Path, tmp_path: P
         index.write_text("{not json")
     elif damage == "other version":
         index.write_text(index.read_text().replace('"version":1', '"version":0'))
+    elif damage == "rows misplaced":
+        raw = json.loads(index.read_text())
+        raw["files"][1][3] += 1  # the second file's start
+        index.write_text(json.dumps(raw))
     elif damage == "rows file gone":
         rows_file.unlink()
     else:
