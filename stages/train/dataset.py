@@ -105,6 +105,29 @@ def numeric_values(array: pa.Array) -> np.ndarray:
     return np.frombuffer(array.buffers()[1], dtype=dtype, count=len(array) + array.offset)[array.offset :]
 
 
+def copy_complete_rows(
+    batch: pa.RecordBatch,
+    mask: np.ndarray | None,
+    names: list[str],
+    columns: list[np.ndarray],
+    at: int,
+    count: int,
+) -> None:
+    """Copy the rows of ``batch`` that ``mask`` keeps (all when None; ``count`` of them) of each column
+    ``names`` into the matching array of ``columns``, from row ``at`` on."""
+    for out, name in zip(columns, names, strict=True):
+        values = numeric_values(batch.column(name))
+        out[at : at + count] = values if mask is None else values[mask]
+
+
+def check_kept_rows(target: np.ndarray, source: str) -> None:
+    """Fail when no row was kept, or a kept Volume is negative."""
+    if target.shape[0] == 0:
+        raise TrainInputError(f"{source}: every row has a null feature (fewer than 30 rows per symbol?)")
+    if target.min() < 0:
+        raise TrainInputError(f"{source}: negative Volume in the features files")
+
+
 def all_finite(values: np.ndarray) -> bool:
     """Whether every value is finite: a finite sum has no NaN or infinity in it (one pass, no mask);
     a sum that overflows is checked value by value."""
@@ -150,9 +173,7 @@ def training_data_from_table(
     dates: list[pa.Array] = []
     at = 0
     for batch, mask, count in zip(batches, masks, counts, strict=True):
-        for out, name in zip(columns, names, strict=True):
-            values = numeric_values(batch.column(name))
-            out[at : at + count] = values if mask is None else values[mask]
+        copy_complete_rows(batch, mask, names, columns, at, count)
         if with_dates:
             day_column = batch.column(DATE_COLUMN)
             dates.append(day_column if mask is None else day_column.filter(pa.array(mask)))
@@ -174,10 +195,7 @@ def training_data_from_table(
         features, target = features[finite], target[finite]
         day = None if day is None else day[finite]
     dropped = int(rows_read - target.shape[0])
-    if target.shape[0] == 0:
-        raise TrainInputError(f"{source}: every row has a null feature (fewer than 30 rows per symbol?)")
-    if target.min() < 0:
-        raise TrainInputError(f"{source}: negative Volume in the features files")
+    check_kept_rows(target, source)
     return TrainingData(
         features=features, target=target, day=day, rows_read=rows_read, rows_dropped_null=dropped
     )

@@ -52,10 +52,11 @@ from stages.train.dataset import (
     TrainingData,
     TrainInputError,
     all_finite,
+    check_kept_rows,
     check_numeric,
     complete_rows,
+    copy_complete_rows,
     features_dataset,
-    numeric_values,
 )
 
 log = logging.getLogger(__name__)
@@ -218,26 +219,34 @@ class FeatureCache:
         def write() -> None:
             try:
                 self._write_file(name, (data.features, data.target))
-            except OSError as exc:  # reported by finish, in the stage's log
+            except OSError as exc:  # reported by save, in the stage's log
                 self._write_error = exc
 
         self._writer = threading.Thread(target=write, name="cache-rows", daemon=True)
         self._writer.start()
         return name
 
-    def finish(self, index: CacheIndex, permutation: np.ndarray | None) -> None:
-        """Wait for the rows file, write the permutation if it is new, then replace the index and
-        remove what no index names any more."""
+    def save(
+        self, rows_file: str, rows: int, files: list[FileRows], seed: int, drawn: np.ndarray | None
+    ) -> None:
+        """Name this read (``files``, ``rows`` rows in ``rows_file``, being written) in a new index
+        with the split's permutation for ``seed``: ``drawn`` when it was drawn now (written here),
+        else the one the last read's index named, if it is for as many rows. Waits for the rows
+        file, replaces the index, then removes what it replaced."""
         if self._writer is not None:
             self._writer.join()
         if self._write_error is not None:
             raise self._write_error
-        if index.rows_file not in self._written:
-            raise OSError(f"the rows file {index.rows_file} was not written")
-        if permutation is not None:
-            name = f"{PERMUTATION_PREFIX}{uuid.uuid4().hex}.i64"
-            self._write_file(name, (permutation.astype(np.int64, copy=False),))
-            index = CacheIndex(**{**asdict(index), "files": index.files, "permutation_file": name})
+        if rows_file not in self._written:
+            raise OSError(f"the rows file {rows_file} was not written")
+        old = self.index
+        permutation_file = ""
+        if drawn is not None:
+            permutation_file = f"{PERMUTATION_PREFIX}{uuid.uuid4().hex}.i64"
+            self._write_file(permutation_file, (drawn.astype(np.int64, copy=False),))
+        elif old is not None and (old.permutation_rows, old.permutation_seed) == (rows, seed):
+            permutation_file = old.permutation_file
+        index = CacheIndex(CACHE_VERSION, list(COLUMNS), rows_file, rows, files, permutation_file, rows, seed)
         write_text_atomic(self.folder / INDEX_FILE, index.to_json())
         self._remove_replaced(index)
 
@@ -261,22 +270,29 @@ class FeatureCache:
 
 @dataclass(frozen=True)
 class _Converted:
-    """A file read now: its batches and, per batch, the rows with no null (None: all of them)."""
+    """A file read now: its batches and, per batch, the rows with no null (None: all of them) and
+    how many those are."""
 
     batches: list[pa.RecordBatch]
     masks: list[np.ndarray | None]
-    rows_read: int
-    count: int
+    counts: list[int]
+
+    @property
+    def rows_read(self) -> int:
+        return sum(len(batch) for batch in self.batches)
+
+    @property
+    def count(self) -> int:
+        return sum(self.counts)
 
 
 def _convert_batches(batches: list[pa.RecordBatch]) -> _Converted:
-    names = list(COLUMNS)
-    masks = [complete_rows(batch, names) for batch in batches]
-    count = sum(
+    masks = [complete_rows(batch, list(COLUMNS)) for batch in batches]
+    counts = [
         len(batch) if mask is None else int(np.count_nonzero(mask))
         for batch, mask in zip(batches, masks, strict=True)
-    )
-    return _Converted(batches, masks, sum(len(b) for b in batches), count)
+    ]
+    return _Converted(batches, masks, counts)
 
 
 def _read_files(root: Path, relative: list[str]) -> dict[str, _Converted]:
@@ -333,15 +349,12 @@ def read_training_data(
     missing = [path for path, digest in zip(relative, hashes, strict=True) if digest not in known]
     converted = _read_files(root, missing)
     report.converted, report.from_cache = len(missing), len(relative) - len(missing)
-    counts = [
-        converted[path].count if path in converted else known[digest].count
-        for path, digest in zip(relative, hashes, strict=True)
+    sources: list[_Converted | FileRows] = [
+        converted.get(path) or known[digest] for path, digest in zip(relative, hashes, strict=True)
     ]
+    counts = [source.count for source in sources]
     kept = sum(counts)
-    rows_read = sum(
-        converted[path].rows_read if path in converted else known[digest].rows_read
-        for path, digest in zip(relative, hashes, strict=True)
-    )
+    rows_read = sum(source.rows_read for source in sources)
     if rows_read == 0:
         raise TrainInputError(f"{root}: the features files hold no rows")
     if on_row_count is not None:
@@ -353,31 +366,24 @@ def read_training_data(
     cached_target = cache.cached_target() if known and cache is not None else None
     entries: list[FileRows] = []
     at = 0
-    for path, digest, count in zip(relative, hashes, counts, strict=True):
-        piece = converted.get(path)
-        if piece is None:
-            old = known[digest]
+    for path, digest, count, piece in zip(relative, hashes, counts, sources, strict=True):
+        if isinstance(piece, FileRows):
+            old = piece
             assert cached_features is not None and cached_target is not None
             features[at : at + count] = cached_features[old.start : old.start + count]
             target[at : at + count] = cached_target[old.start : old.start + count]
             entries.append(FileRows(path, digest, old.rows_read, at, count))
         else:
             row = at
-            for batch, mask in zip(piece.batches, piece.masks, strict=True):
-                size = len(batch) if mask is None else int(np.count_nonzero(mask))
-                for out, name in zip(columns, COLUMNS, strict=True):
-                    values = numeric_values(batch.column(name))
-                    out[row : row + size] = values if mask is None else values[mask]
+            for batch, mask, size in zip(piece.batches, piece.masks, piece.counts, strict=True):
+                copy_complete_rows(batch, mask, list(COLUMNS), columns, row, size)
                 row += size
             entries.append(FileRows(path, digest, piece.rows_read, at, count))
         at += count
     del converted
     if not (all_finite(features) and all_finite(target)):
         features, target, entries = _drop_non_finite(features, target, entries)
-    if target.shape[0] == 0:
-        raise TrainInputError(f"{root}: every row has a null feature (fewer than 30 rows per symbol?)")
-    if target.min() < 0:
-        raise TrainInputError(f"{root}: negative Volume in the features files")
+    check_kept_rows(target, str(root))
     data = TrainingData(
         features=features,
         target=target,

@@ -33,14 +33,7 @@ from stages.common.stage_log import run_logged
 from stages.train.dataset import TrainingData, TrainInputError
 from stages.train.fit import SCORE_ROWS, ServedModel, fit_served_model
 from stages.train.models import CHOSEN, BoosterConfig
-from stages.train.read_cache import (
-    CACHE_VERSION,
-    COLUMNS,
-    CacheIndex,
-    FeatureCache,
-    FileRows,
-    read_training_data,
-)
+from stages.train.read_cache import FeatureCache, FileRows, read_training_data
 from stages.train.splits import RANDOM_SPLIT_SEED, PermutationDraws
 
 log = logging.getLogger("train")
@@ -195,29 +188,8 @@ def finish_cache_write(
 ) -> None:
     """Name this read's files in the cache's index, with the split's permutation (kept when the
     cache gave it, written when it was drawn). A failure is logged: the outputs are written."""
-    drawn = draws.drawn.get((rows, RANDOM_SPLIT_SEED))
-    old = cache.index
-    reused = (
-        drawn is None
-        and old is not None
-        and (old.permutation_rows, old.permutation_seed)
-        == (
-            rows,
-            RANDOM_SPLIT_SEED,
-        )
-    )
-    index = CacheIndex(
-        version=CACHE_VERSION,
-        columns=list(COLUMNS),
-        rows_file=rows_file,
-        rows=rows,
-        files=files,
-        permutation_file=old.permutation_file if reused and old is not None else "",
-        permutation_rows=rows,
-        permutation_seed=RANDOM_SPLIT_SEED,
-    )
     try:
-        cache.finish(index, drawn)
+        cache.save(rows_file, rows, files, RANDOM_SPLIT_SEED, draws.drawn.get((rows, RANDOM_SPLIT_SEED)))
     except OSError as exc:
         log.warning("features cache %s not written: %s", cache.folder, exc)
 

@@ -17,10 +17,7 @@ import pytest
 from stages.common.schema import FEATURE_COLUMNS, TARGET_COLUMN
 from stages.train.dataset import TrainingData, load_training_data
 from stages.train.read_cache import (
-    CACHE_VERSION,
-    COLUMNS,
     INDEX_FILE,
-    CacheIndex,
     FeatureCache,
     read_training_data,
 )
@@ -48,7 +45,7 @@ def _cached_read(root: Path, cache_dir: Path) -> tuple[TrainingData, str]:
     cache = FeatureCache(cache_dir)
     data, files, report = read_training_data(root, cache)
     rows_file = cache.start_writing_rows(data)
-    cache.finish(CacheIndex(CACHE_VERSION, list(COLUMNS), rows_file, data.rows, files), None)
+    cache.save(rows_file, data.rows, files, 42, None)
     return data, report.describe()
 
 
