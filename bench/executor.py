@@ -45,8 +45,10 @@ def _docker_cpu_seconds() -> float | None:
         return None
 
 
-#: Rounds of the executor comparison unless told otherwise (``--executor-rounds``).
-DEFAULT_ROUNDS = 2
+#: Rounds of the executor comparison unless told otherwise (``--executor-rounds``). Three: on this
+#: VM one executor's job time moves by up to 1.3x between two runs minutes apart, and so does a
+#: round's docker / local ratio (0.99-1.34 over the 2026-12-02 runs of docs/benchmarks.md's notes).
+DEFAULT_ROUNDS = 3
 
 
 @dataclass(frozen=True)
@@ -58,8 +60,8 @@ class ExecutorBench:
     echo: Callable[[str], None] = print
     #: rounds of both executors, the order swapped every round (local first, then docker first...);
     #: each stage's fastest round is reported, the least disturbed by the rest of the machine.
-    #: Two by default: with one, local always ran first, and the same ingest ratio moved between
-    #: 1.08x and 1.54x over five runs of one day (docs/benchmarks.md, notes of 2026-12-01)
+    #: With one round local always ran first, and the same ingest ratio moved between 1.08x and
+    #: 1.54x over five runs of one day (docs/benchmarks.md, notes of 2026-12-01).
     rounds: int = DEFAULT_ROUNDS
 
     def _runner(self, state: Path, *args: str) -> CommandRun:
@@ -130,6 +132,10 @@ class ExecutorBench:
                     r["local"]["manifests"][stage] == r["docker"]["manifests"][stage] for r in rounds
                 ),
                 "all_seconds": {e: [r[e]["seconds"][stage] for r in rounds] for e in EXECUTORS},
+                # docker / local of each round: two runs next to each other in time
+                "round_ratios": [
+                    _ratio(r["docker"]["seconds"][stage], r["local"]["seconds"][stage]) for r in rounds
+                ],
                 "files": len(runs["local"]["manifests"][stage]),
             }
         for run in runs.values():
@@ -164,7 +170,12 @@ def executor_lines(results: dict[str, Any]) -> list[str]:
             f"{row['docker_cpu_seconds']:.1f} | {_times(row['cpu_ratio'])} | "
             f"{'yes' if row['same_outputs'] else 'NO'} ({row['files']:,} files) |"
         )
-    return [
+    spread = [
+        f"{stage} {', '.join(_times(ratio) for ratio in row['round_ratios'])}"
+        for stage, row in found["stages"].items()
+        if row.get("round_ratios")
+    ]
+    lines = [
         HEADING,
         "",
         "Ingest and features from a fresh state with `run --executor local`, then with "
@@ -177,6 +188,13 @@ def executor_lines(results: dict[str, Any]) -> list[str]:
         *rows,
         "",
     ]
+    if spread:
+        lines += [f"Each round's docker / local (its two runs, next to each other): {'; '.join(spread)}.", ""]
+    return lines
+
+
+def _ratio(docker: float, local: float) -> float | None:
+    return docker / local if local else None
 
 
 def _times(ratio: float | None) -> str:
