@@ -22,7 +22,7 @@ def test_bench_runs_the_pipeline_measures_it_and_writes_the_report(tmp_path, rep
         shutil.copy(repo_root / "specs" / f"{name}.json", specs)
     work, doc = tmp_path / "work", tmp_path / "benchmarks.md"
     argv = ["--scale", "0.05", "--data", str(data), "--work", str(work), "--doc", str(doc)]
-    # two executor rounds (make bench runs three): the order swap is what is checked here
+    # two executor rounds (make bench runs three): each round reports its own ratio
     assert main([*argv, "--specs", str(specs), "--no-runner-datums", "--executor-rounds", "2"]) == 0
 
     results = json.loads((work / "results.json").read_text())
