@@ -124,7 +124,7 @@ class ExecutorBench:
             result["stages"][stage] = {
                 "local_seconds": local,
                 "docker_seconds": docker,
-                "ratio": docker / local if local else None,
+                "ratio": _ratio(docker, local),
                 "local_cpu_seconds": local_cpu,
                 "docker_cpu_seconds": docker_cpu,
                 "cpu_ratio": docker_cpu / local_cpu if local_cpu and docker_cpu else None,
