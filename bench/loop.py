@@ -9,6 +9,10 @@ changed symbol file to the reloaded model, under a bounded load.
     what that model predicts;
 (c) every request of a bounded load (``LOAD_CONNECTIONS`` clients on loopback, each one request
     at a time) from before the put of (b) until after the swap: none may fail or be refused.
+
+Then, once the load has stopped, (b) again with a second change to the same file and no load:
+not a goal, it splits (b)'s time between the loop itself and the load's share of the cores. Both
+(b)s report the seconds of each job made from their raw commit (ingest, features, train).
 """
 
 from __future__ import annotations
@@ -144,6 +148,50 @@ def _running_jobs(state: State) -> list[str]:
     return [j.pipeline for j in state.list_jobs() if j.state is JobState.RUNNING]
 
 
+def provenance_chain(state: State, repo: str, commit: str, source_repo: str) -> set[tuple[str, str]]:
+    """``repo@commit`` and every commit of its provenance down to ``source_repo`` (which is left out)."""
+    if repo == source_repo:
+        return set()
+    chain = {(repo, commit)}
+    for p in state.commit(repo, commit).provenance:
+        chain |= provenance_chain(state, p["repo"], p["commit"], source_repo)
+    return chain
+
+
+def jobs_serving(state: State, train_commit: str) -> dict[str, float]:
+    """The seconds of the jobs that made ``train_commit`` and the commits it was made from, back to
+    raw, by pipeline (a pipeline's output repo has its name), in the order they started."""
+    chain = provenance_chain(state, "train", train_commit, "raw")
+    return {
+        job.pipeline: job.seconds
+        for job in state.list_jobs()
+        if job.seconds is not None and (job.pipeline, job.output_commit) in chain
+    }
+
+
+@dataclass(frozen=True)
+class ChangeServed:
+    """One changed file put into raw until the API answers from the model made from it."""
+
+    seconds: float
+    put_seconds: float
+    train_commit: str
+    jobs: dict[str, float]
+
+
+def put_change_until_served(
+    state: State, state_dir: Path, port: int, up: subprocess.Popen[bytes], symbol: str, changed: Path
+) -> ChangeServed:
+    """``put file`` of ``changed`` as ``raw@master:/<symbol>``, then wait until it is served."""
+    started = time.monotonic()
+    _runner(state_dir, "put", "file", f"raw@master:/{symbol}", "-f", str(changed))
+    put_seconds = time.monotonic() - started
+    served = wait_served(state, port, state.head("raw") or "", CHANGE_TIMEOUT, up)
+    seconds = time.monotonic() - started
+    train_commit = served["train_commit"]
+    return ChangeServed(seconds, put_seconds, train_commit, jobs_serving(state, train_commit))
+
+
 def _service_root(loop_pid: int, marker: str = "gunicorn") -> int | None:
     """The pid of the service's first process among ``runner up``'s children (its cmd names ``marker``)."""
     import psutil
@@ -270,29 +318,35 @@ def measure_loop(data_dir: Path, work_dir: Path, specs: Path, echo: Callable[[st
         )
         service_pid = _service_root(up.pid)
         window = WindowCpu.start(up.pid, service_pid, load)
-        started, requests_before = time.monotonic(), load.ok
-        _runner(state_dir, "put", "file", f"raw@master:/{symbol}", "-f", str(changed))
-        served = wait_served(state, port, state.head("raw") or "", CHANGE_TIMEOUT, up)
-        result["change_s"] = time.monotonic() - started
+        requests_before = load.ok
+        loaded = put_change_until_served(state, state_dir, port, up, symbol, changed)
+        result["change_s"], result["change_put_s"] = loaded.seconds, loaded.put_seconds
+        result["change_jobs_s"] = loaded.jobs
         result["change_cpu"] = window.result()
-        result["change_requests_per_s"] = (load.ok - requests_before) / result["change_s"]
-        echo(
-            f"    (b) served train commit {served['train_commit'][:12]} "
-            f"{result['change_s']:.1f}s after the put"
-        )
+        result["change_requests_per_s"] = (load.ok - requests_before) / loaded.seconds
+        echo(f"    (b) served train commit {loaded.train_commit[:12]} {loaded.seconds:.1f}s after the put")
         time.sleep(AFTER_SWAP)
+        _stop_load(load, result, echo)
+        load = None
+
+        again = change_last_volume(change.text)
+        changed.write_text(again.text, encoding="utf-8")
+        result["unloaded_change"] = again.description
+        result["unloaded_running_at_change"] = _running_jobs(state)
+        echo(
+            f"    (b) again with no load: put {symbol} ({again.description}); "
+            f"jobs running: {result['unloaded_running_at_change'] or 'none'}"
+        )
+        unloaded = put_change_until_served(state, state_dir, port, up, symbol, changed)
+        result["unloaded_change_s"], result["unloaded_put_s"] = unloaded.seconds, unloaded.put_seconds
+        result["unloaded_jobs_s"] = unloaded.jobs
+        echo(
+            f"    (b) with no load: served train commit {unloaded.train_commit[:12]} "
+            f"{unloaded.seconds:.1f}s after the put"
+        )
     finally:
         if load is not None:
-            load.stop()
-            result["swap_requests"] = load.ok + len(load.failures)
-            result["swap_failed_requests"] = len(load.failures)
-            result["swap_failures_sample"] = load.failures[:5]
-            result["swap_slowest_request_s"] = load.slowest
-            echo(
-                f"    (c) {result['swap_requests']} requests from {LOAD_CONNECTIONS} connections "
-                "during the swap, "
-                f"{len(load.failures)} failed; slowest {load.slowest:.2f}s"
-            )
+            _stop_load(load, result, echo)
         up.send_signal(signal.SIGTERM)
         try:
             up.wait(60)
@@ -300,6 +354,19 @@ def measure_loop(data_dir: Path, work_dir: Path, specs: Path, echo: Callable[[st
             os.killpg(up.pid, signal.SIGKILL)
             up.wait()
     return result
+
+
+def _stop_load(load: Load, result: dict[str, Any], echo: Callable[[str], None]) -> None:
+    """Stop (c)'s load and put its counts in ``result``."""
+    load.stop()
+    result["swap_requests"] = load.ok + len(load.failures)
+    result["swap_failed_requests"] = len(load.failures)
+    result["swap_failures_sample"] = load.failures[:5]
+    result["swap_slowest_request_s"] = load.slowest
+    echo(
+        f"    (c) {result['swap_requests']} requests from {LOAD_CONNECTIONS} connections during the swap, "
+        f"{len(load.failures)} failed; slowest {load.slowest:.2f}s"
+    )
 
 
 def loop_goals(loop: dict[str, Any]) -> list[Goal]:
@@ -338,6 +405,35 @@ def bulk_path_line(results: dict[str, Any]) -> str | None:
     )
 
 
+def _jobs_text(jobs: dict[str, float]) -> str:
+    return ", ".join(f"{pipeline} {seconds:.1f} s" for pipeline, seconds in jobs.items()) or "none found"
+
+
+def change_split_line(loop: dict[str, Any]) -> str:
+    """(b)'s time split into the put, the jobs made from its raw commit and the rest (the loop's
+    waits, the service's reload), under the load and, when measured, again with no load."""
+
+    def split(total: float, put: float, jobs: dict[str, float]) -> str:
+        rest = total - put - sum(jobs.values())
+        jobs_text = _jobs_text(jobs)
+        return f"the put {put:.1f} s, the jobs {jobs_text}, the rest (scheduling, the reload) {rest:.1f} s"
+
+    line = (
+        f"(b) under (c)'s load: {loop['change_s']:.1f} s = "
+        f"{split(loop['change_s'], loop.get('change_put_s', 0.0), loop['change_jobs_s'])}."
+    )
+    if loop.get("unloaded_change_s") is not None:
+        unloaded_jobs = loop.get("unloaded_jobs_s") or {}
+        line += (
+            f" The same right after, once the load had stopped, with a second change to the file "
+            f"({loop.get('unloaded_change')}; jobs running when it was put: "
+            f"{', '.join(loop.get('unloaded_running_at_change') or []) or 'none'}), not a goal: "
+            f"{loop['unloaded_change_s']:.1f} s = "
+            f"{split(loop['unloaded_change_s'], loop.get('unloaded_put_s', 0.0), unloaded_jobs)}."
+        )
+    return line
+
+
 def loop_section(loop: dict[str, Any]) -> str:
     """The report's section on the live loop (markdown; its goals are in the goals table)."""
     lines = ["## The live loop (`runner up`)", ""]
@@ -354,6 +450,8 @@ def loop_section(loop: dict[str, Any]) -> str:
         if first is not None and change is not None
         else "Incomplete: see the up log."
     )
+    if loop.get("change_jobs_s") is not None and change is not None:
+        lines += ["", change_split_line(loop)]
     if "swap_requests" in loop:
         lines += [
             "",
