@@ -37,5 +37,5 @@ def test_the_cmd_parses_with_the_real_run_defaults() -> None:
     args = parse_args(cmd[3:])
     assert str(args.features) == "/pfs/features" and str(args.out) == "/pfs/out"
     assert str(args.cache_dir) == "/tmp/stockpipe-train-cache"
-    assert args.score_rows == 200_000 and args.num_boost_round == 100
+    assert args.score_rows == 200_000 and args.num_boost_round == 50
     assert args.sample_rows == BoosterConfig().sample_rows and args.threads == 2 == spec_cpus()

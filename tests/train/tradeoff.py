@@ -1,6 +1,7 @@
 """Measure the served booster's speed/accuracy trade-off on a features folder (docs/model.md).
 
     python -m tests.train.tradeoff --features <features folder> [--repeats 3]
+    python -m tests.train.tradeoff --features <features folder> --rounds 30,50,100 [--repeats 3]
 
 Reads the folder once (the columns train reads), makes the random 80/20 split once, then fits
 the booster for each setting (training-row sample size, threads, bins) ``--repeats`` times and
@@ -8,6 +9,12 @@ prints one JSON line per setting: median and all fit seconds (wall), the median 
 machine's load average after it, and the random-split MAE on the scored test rows (the same rows
 train scores). Not a test: a measuring tool, run by hand at
 Kaggle scale (the machine is shared and noisy, hence repeats and medians).
+
+``--rounds`` measures the number of boosting rounds instead, at the served model's other
+settings: the fits of each round count alternate (one of each per repeat) for the time, and the
+MAE of every count comes from one fit of the largest, on both splits, on the scored test rows and
+on every test row (the first k trees of an n-round fit are the k-round fit: boosting adds one tree
+per round and nothing here draws at random per round).
 """
 
 from __future__ import annotations
@@ -21,10 +28,14 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from stages.train.dataset import load_training_data
+import numpy as np
+
+from stages.common.model_contract import served_volumes
+from stages.evaluate.compare import ComparisonOptions
+from stages.train.dataset import TrainingData, load_training_data
 from stages.train.fit import SCORE_ROWS, fit_and_score
-from stages.train.models import BoosterConfig
-from stages.train.splits import random_split
+from stages.train.models import BoosterConfig, fit_booster, regression_scores, training_sample
+from stages.train.splits import Split, random_split, time_split
 
 #: (sample_rows or None for all, threads, max_bin)
 SETTINGS = (
@@ -39,6 +50,53 @@ SETTINGS = (
 )
 
 
+def _maes_by_rounds(data: TrainingData, split: Split, config: BoosterConfig, rounds: list[int]) -> dict:
+    """MAE on the scored and on every test row of ``split`` after each count of ``rounds``."""
+    rows = training_sample(split.train, config.sample_rows, config.seed)
+    x, y = data.features, data.target
+    scored_x, scored_y = x[split.scored], y[split.scored]
+    fit = fit_booster(replace(config, num_boost_round=max(rounds)), x[rows], y[rows], scored_x, scored_y)
+
+    def mae(actual: np.ndarray, predicted_log: np.ndarray) -> float:
+        volumes = served_volumes(predicted_log, config.target_transform)
+        return round(regression_scores(actual, volumes)["mae"], 1)
+
+    by_rounds = {}
+    for k in rounds:
+        scored = fit.booster.predict(scored_x, num_iteration=k, num_threads=config.threads)
+        every = fit.booster.predict(x[split.test], num_iteration=k, num_threads=config.threads)
+        by_rounds[k] = {"mae": mae(scored_y, scored), "mae_every_test_row": mae(y[split.test], every)}
+    return by_rounds
+
+
+def measure_rounds(data: TrainingData, rounds: list[int], repeats: int) -> None:
+    """One JSON line per round count: fit seconds (alternating), MAE on both splits."""
+    config = BoosterConfig()
+    random = random_split(data.rows, SCORE_ROWS, seed=42)
+    seconds: dict[int, list[float]] = {k: [] for k in rounds}
+    cpu_seconds: dict[int, list[float]] = {k: [] for k in rounds}
+    for _ in range(repeats):
+        for k in rounds:
+            model = fit_and_score(data, random, replace(config, num_boost_round=k), full_test=False)
+            seconds[k].append(model.fit.fit_seconds)
+            cpu_seconds[k].append(model.fit.fit_cpu_seconds)
+    by_split = {"random_80_20": _maes_by_rounds(data, random, config, rounds)}
+    if data.day is not None:
+        options = ComparisonOptions()
+        timed = time_split(data.day, options.time_test_fraction, options.score_rows, seed=options.seed)
+        by_split["time_split"] = _maes_by_rounds(data, timed, config, rounds)
+    for k in rounds:
+        row = {
+            "num_boost_round": k,
+            "fit_seconds_median": round(statistics.median(seconds[k]), 2),
+            "fit_seconds": [round(s, 2) for s in seconds[k]],
+            "fit_cpu_seconds_median": round(statistics.median(cpu_seconds[k]), 2),
+            "load_average_1min": round(os.getloadavg()[0], 1),
+            **{name: maes[k] for name, maes in by_split.items()},
+        }
+        print(json.dumps(row), flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--features", type=Path, required=True)
@@ -46,13 +104,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--all-rows-repeats", type=int, default=1, help="repeats of the slow all-rows fit (0: skip it)"
     )
+    parser.add_argument(
+        "--rounds", help="comma-separated boosting round counts to measure (time split too) instead"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     started = time.perf_counter()
-    data = load_training_data(args.features, with_dates=False)
+    data = load_training_data(args.features, with_dates=bool(args.rounds))
     print(
         json.dumps({"read_seconds": round(time.perf_counter() - started, 2), "rows": data.rows}), flush=True
     )
+    if args.rounds:
+        measure_rounds(data, sorted({int(k) for k in args.rounds.split(",")}), args.repeats)
+        return 0
     split = random_split(data.rows, SCORE_ROWS, seed=42)
     for sample_rows, threads, max_bin in SETTINGS:
         config = replace(BoosterConfig(), sample_rows=sample_rows, threads=threads, max_bin=max_bin)
