@@ -33,7 +33,7 @@ from typing import Any
 
 from bench.load import Load
 from bench.pipeline import INCREMENTAL_CANDIDATES, REPO_ROOT, change_last_volume
-from bench.report import Goal, stage
+from bench.report import FEATURES_POLARS_LIMIT, INGEST_DUCKDB_LIMIT, Goal, stage
 from bench.sampler import ProcessTreeSampler
 from bench.stage_caches import empty_stage_caches
 from bench.trash import set_aside
@@ -389,19 +389,31 @@ def loop_goals(loop: dict[str, Any]) -> list[Goal]:
 
 def bulk_path_line(results: dict[str, Any]) -> str | None:
     """(a)'s path timed with the same run's bulk baselines in place of ingest and features, one
-    after the other as the DAG runs them: put, DuckDB, polars, then train's job of the first run.
-    None when the run lacks one of them."""
-    put = (results.get("loop") or {}).get("first_put_s")
+    after the other as the DAG runs them: put, DuckDB, polars, then train's job of the first run;
+    (a) against it, and the path with ingest and features at their own goals' limits. None when the
+    run lacks one of them."""
+    loop = results.get("loop") or {}
+    put = loop.get("first_put_s")
     baselines = results.get("baselines") or {}
     duckdb, polars = (baselines.get(name, {}).get("seconds") for name in ("duckdb", "polars"))
     train = stage(results, "train").get("seconds")
     parts = (put, duckdb, polars, train)
     if any(part is None for part in parts):
         return None
-    return (
+    bulk = sum(parts)
+    at_limits = put + INGEST_DUCKDB_LIMIT * duckdb + FEATURES_POLARS_LIMIT * polars + train
+    line = (
         "For scale, (a)'s path with this run's bulk baselines in place of ingest and features, one "
         f"after the other as the DAG runs them: the put {put:.1f} s + DuckDB {duckdb:.1f} s + polars "
-        f"{polars:.1f} s + train's job of the first run {train:.1f} s = {sum(parts):.1f} s."
+        f"{polars:.1f} s + train's job of the first run {train:.1f} s = {bulk:.1f} s"
+    )
+    first = loop.get("first_run_s")
+    if first is None:
+        return line + "."
+    return (
+        f"{line}; (a) took {first / bulk:.2f}x that. With ingest at {INGEST_DUCKDB_LIMIT}x DuckDB and "
+        f"features at {FEATURES_POLARS_LIMIT}x polars (their own goals' limits) the path would take "
+        f"{at_limits:.1f} s."
     )
 
 

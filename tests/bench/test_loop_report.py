@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.loop import change_split_line, jobs_serving
+from bench.loop import bulk_path_line, change_split_line, jobs_serving
 from runner.state import State
 from tests.runner.conftest import Runner
 from tests.runner.helpers import pfs, stage_cmd, write_files, write_spec
@@ -60,3 +60,22 @@ def test_the_split_line_names_the_put_the_jobs_the_rest_and_the_run_with_no_load
     line = change_split_line(loop)
     assert "jobs running when it was put: evaluate), not a goal: 12.0 s = the put 1.0 s" in line
     assert line.endswith("train 8.5 s, the rest (scheduling, the reload) 0.5 s.")
+
+
+def test_the_bulk_path_line_sums_the_path_compares_a_and_prices_the_stage_goals() -> None:
+    results = {
+        "loop": {"first_put_s": 5.0, "first_run_s": 48.0},
+        "baselines": {"duckdb": {"seconds": 10.0}, "polars": {"seconds": 16.0}},
+        "stages": [{"stage": "train", "seconds": 9.0}],
+    }
+    line = bulk_path_line(results)
+    assert line == (
+        "For scale, (a)'s path with this run's bulk baselines in place of ingest and features, one "
+        "after the other as the DAG runs them: the put 5.0 s + DuckDB 10.0 s + polars 16.0 s + "
+        "train's job of the first run 9.0 s = 40.0 s; (a) took 1.20x that. With ingest at 1.5x DuckDB "
+        "and features at 1.5x polars (their own goals' limits) the path would take 53.0 s."
+    )
+    del results["loop"]["first_run_s"]
+    assert (bulk_path_line(results) or "").endswith("= 40.0 s.")
+    del results["baselines"]["polars"]
+    assert bulk_path_line(results) is None
