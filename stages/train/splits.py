@@ -54,8 +54,10 @@ class PermutationDraws:
     At Kaggle scale the split's permutation of 26 M rows took 2.0-2.4 s on one core here (the shuffle
     is random access over 209 MB) and depends only on the row count. The train stage knows that
     count once the features scan is done and starts the draw then, so it runs while the
-    single-threaded conversion to numpy does (numpy's shuffle releases the GIL). A draw for
-    another count or seed than the one asked for is simply not used.
+    conversion to numpy does. numpy 2.4's ``RandomState`` shuffle holds the GIL (a Python loop in
+    another thread waits for the whole draw), so the two share one interpreter; drawing in a forked
+    process instead measured no faster (docs/model.md, "Train's read"). A draw for another count
+    or seed than the one asked for is simply not used.
     """
 
     _started: dict[tuple[int, int], tuple[threading.Thread, list[np.ndarray]]] = field(default_factory=dict)
