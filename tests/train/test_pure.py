@@ -223,6 +223,16 @@ def test_booster_fits_deterministically_and_beats_a_constant(synthetic: pa.Table
     assert np.array_equal(predict_naive(data.features), data.features[:, 0])
 
 
+def test_the_first_k_trees_of_a_longer_fit_predict_as_the_k_round_fit(synthetic: pa.Table) -> None:
+    """What tests/train/tradeoff.py --rounds relies on (docs/model.md, "Boosting rounds")."""
+    data = training_data_from_table(synthetic)
+    short = fit_booster(BoosterConfig(num_boost_round=10, min_data_in_leaf=20), data.features, data.target)
+    longer = fit_booster(BoosterConfig(num_boost_round=25, min_data_in_leaf=20), data.features, data.target)
+    truncated = longer.booster.predict(data.features, num_iteration=10)
+    assert np.array_equal(truncated, short.booster.predict(data.features))
+    assert not np.array_equal(longer.booster.predict(data.features), truncated)
+
+
 def test_pickled_bytes_counts_the_pickle() -> None:
     import pickle
 
