@@ -401,7 +401,6 @@ def bulk_path_line(results: dict[str, Any]) -> str | None:
     if any(part is None for part in parts):
         return None
     bulk = sum(parts)
-    at_limits = put + INGEST_DUCKDB_LIMIT * duckdb + FEATURES_POLARS_LIMIT * polars + train
     line = (
         "For scale, (a)'s path with this run's bulk baselines in place of ingest and features, one "
         f"after the other as the DAG runs them: the put {put:.1f} s + DuckDB {duckdb:.1f} s + polars "
@@ -410,6 +409,7 @@ def bulk_path_line(results: dict[str, Any]) -> str | None:
     first = loop.get("first_run_s")
     if first is None:
         return line + "."
+    at_limits = put + INGEST_DUCKDB_LIMIT * duckdb + FEATURES_POLARS_LIMIT * polars + train
     return (
         f"{line}; (a) took {first / bulk:.2f}x that. With ingest at {INGEST_DUCKDB_LIMIT}x DuckDB and "
         f"features at {FEATURES_POLARS_LIMIT}x polars (their own goals' limits) the path would take "

@@ -143,8 +143,11 @@ def fit_booster(
     return BoosterFit(booster=booster, fit_seconds=fit_seconds, fit_cpu_seconds=fit_cpu_seconds, loss=loss)
 
 
-def predict_booster(booster: lgb.Booster, x: np.ndarray, transform: str, threads: int) -> np.ndarray:
-    return served_volumes(booster.predict(x, num_threads=threads), transform)
+def predict_booster(
+    booster: lgb.Booster, x: np.ndarray, transform: str, threads: int, num_iteration: int | None = None
+) -> np.ndarray:
+    """Served volumes for ``x``; ``num_iteration`` uses only the first that many trees (None: all)."""
+    return served_volumes(booster.predict(x, num_iteration=num_iteration, num_threads=threads), transform)
 
 
 def forest_threads(threads: int) -> joblib.parallel_config:

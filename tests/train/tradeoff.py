@@ -30,12 +30,17 @@ from pathlib import Path
 
 import numpy as np
 
-from stages.common.model_contract import served_volumes
 from stages.evaluate.compare import ComparisonOptions
 from stages.train.dataset import TrainingData, load_training_data
 from stages.train.fit import SCORE_ROWS, fit_and_score
-from stages.train.models import BoosterConfig, fit_booster, regression_scores, training_sample
-from stages.train.splits import Split, random_split, time_split
+from stages.train.models import (
+    BoosterConfig,
+    fit_booster,
+    predict_booster,
+    regression_scores,
+    training_sample,
+)
+from stages.train.splits import RANDOM_SPLIT_SEED, Split, random_split, time_split
 
 #: (sample_rows or None for all, threads, max_bin)
 SETTINGS = (
@@ -55,24 +60,22 @@ def _maes_by_rounds(data: TrainingData, split: Split, config: BoosterConfig, rou
     rows = training_sample(split.train, config.sample_rows, config.seed)
     x, y = data.features, data.target
     scored_x, scored_y = x[split.scored], y[split.scored]
+    test_x, test_y = x[split.test], y[split.test]
     fit = fit_booster(replace(config, num_boost_round=max(rounds)), x[rows], y[rows], scored_x, scored_y)
 
-    def mae(actual: np.ndarray, predicted_log: np.ndarray) -> float:
-        volumes = served_volumes(predicted_log, config.target_transform)
-        return round(regression_scores(actual, volumes)["mae"], 1)
+    def mae(features: np.ndarray, actual: np.ndarray, k: int) -> float:
+        predicted = predict_booster(fit.booster, features, config.target_transform, config.threads, k)
+        return round(regression_scores(actual, predicted)["mae"], 1)
 
-    by_rounds = {}
-    for k in rounds:
-        scored = fit.booster.predict(scored_x, num_iteration=k, num_threads=config.threads)
-        every = fit.booster.predict(x[split.test], num_iteration=k, num_threads=config.threads)
-        by_rounds[k] = {"mae": mae(scored_y, scored), "mae_every_test_row": mae(y[split.test], every)}
-    return by_rounds
+    return {
+        k: {"mae": mae(scored_x, scored_y, k), "mae_every_test_row": mae(test_x, test_y, k)} for k in rounds
+    }
 
 
 def measure_rounds(data: TrainingData, rounds: list[int], repeats: int) -> None:
     """One JSON line per round count: fit seconds (alternating), MAE on both splits."""
     config = BoosterConfig()
-    random = random_split(data.rows, SCORE_ROWS, seed=42)
+    random = random_split(data.rows, SCORE_ROWS, seed=RANDOM_SPLIT_SEED)
     seconds: dict[int, list[float]] = {k: [] for k in rounds}
     cpu_seconds: dict[int, list[float]] = {k: [] for k in rounds}
     for _ in range(repeats):
@@ -117,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.rounds:
         measure_rounds(data, sorted({int(k) for k in args.rounds.split(",")}), args.repeats)
         return 0
-    split = random_split(data.rows, SCORE_ROWS, seed=42)
+    split = random_split(data.rows, SCORE_ROWS, seed=RANDOM_SPLIT_SEED)
     for sample_rows, threads, max_bin in SETTINGS:
         config = replace(BoosterConfig(), sample_rows=sample_rows, threads=threads, max_bin=max_bin)
         repeats = args.all_rows_repeats if sample_rows is None else args.repeats
